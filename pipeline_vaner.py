@@ -1,0 +1,179 @@
+"""The token-classification pipeline shipped with VANER models: text in, typed spans with character offsets out.
+
+It travels to the Hub with the model (torch, transformers and the standard library only) and is named in
+`config.custom_pipelines`, so `pipeline("token-classification", model=..., trust_remote_code=True)` builds it.
+
+Text is split into sentences and words; each sentence is paired with the instruction of every requested
+entity type (long sentences cut into overlapping windows); all those sequences, across types and across the
+texts of a list, go through the model in length-sorted padded batches; windows are stitched back and word
+tags decoded into spans.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+import torch
+from transformers import Pipeline
+
+try:  # imported as a Hub module
+    from .processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words
+except ImportError:  # imported from a source checkout
+    from processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words
+
+__all__ = ["VanerTokenClassificationPipeline"]
+
+
+@dataclass(frozen=True)
+class _Texts:
+    """A batch of texts handled as one pipeline input, so that their sequences share forward batches."""
+
+    texts: tuple[str, ...]
+
+
+@dataclass
+class _Row:
+    """One model sequence: a window of one sentence, instructed for one entity type."""
+
+    sentence: int
+    entity_type: str
+    window: EncodedWindow
+
+
+class VanerTokenClassificationPipeline(Pipeline):
+    """Biomedical NER for every entity type the model knows, with no instruction written by the user.
+
+    Call arguments (also accepted when building the pipeline):
+        entity_types (`str` or `list[str]`, *optional*): narrow to these types (default: all of
+            `model.config.entity_types`); an unknown type raises `ValueError` listing the known ones.
+        dataset (`str`, *optional*): steer with a training corpus' instruction (e.g. `"NCBI-disease"`); tags only
+            that corpus' entity type unless `entity_types` says otherwise.
+        forward_batch_size (`int`, *optional*, defaults to 32): sequences per forward pass.
+
+    Returns, per text, a list of `{"entity_group", "word", "start", "end", "score"}` sorted by position;
+    `text[start:end] == word`.
+    """
+
+    _load_tokenizer = True
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_video_processor = False
+    texts_per_call = 64
+
+    def _sanitize_parameters(
+        self,
+        entity_types: str | list[str] | None = None,
+        dataset: str | None = None,
+        forward_batch_size: int | None = None,
+        **unused: Any,
+    ) -> tuple[dict, dict, dict]:
+        if unused:
+            raise TypeError(f"VanerTokenClassificationPipeline got unexpected argument(s): {sorted(unused)}")
+        preprocess: dict[str, Any] = {}
+        if entity_types is not None or dataset is not None:
+            preprocess["entity_types"] = self._requested_types(entity_types, dataset)
+            preprocess["dataset"] = dataset
+        forward = {} if forward_batch_size is None else {"forward_batch_size": int(forward_batch_size)}
+        if forward.get("forward_batch_size", 1) < 1:
+            raise ValueError(f"forward_batch_size must be >= 1, got {forward_batch_size}")
+        return preprocess, forward, {}
+
+    def _requested_types(self, entity_types: str | list[str] | None, dataset: str | None) -> list[str]:
+        config = self.model.config
+        if dataset is not None:
+            if dataset not in config.dataset_names:
+                raise ValueError(f"Unknown dataset {dataset!r}; this model knows {list(config.dataset_names)}")
+            if entity_types is None and dataset in config.dataset_entity_types:
+                entity_types = [config.dataset_entity_types[dataset]]
+        return config.check_entity_types(entity_types)
+
+    def __call__(self, inputs: str | Iterable[str], **kwargs: Any):
+        if isinstance(inputs, str):
+            return super().__call__(_Texts((inputs,)), **kwargs)[0]
+        if isinstance(inputs, (list, tuple)):
+            return list(self._stream(inputs, **kwargs))
+        return self._stream(inputs, **kwargs)
+
+    def _stream(self, texts: Iterable[str], **kwargs: Any) -> Iterator[list[dict]]:
+        iterator = iter(texts)
+        while chunk := tuple(itertools.islice(iterator, self.texts_per_call)):
+            for position, text in enumerate(chunk):
+                if not isinstance(text, str):
+                    raise TypeError(f"input {position} is {type(text).__name__}, expected str")
+            yield from super().__call__(_Texts(chunk), **kwargs)
+
+    def preprocess(self, inputs: _Texts, entity_types: list[str] | None = None, dataset: str | None = None) -> dict:
+        config = self.model.config
+        entity_types = entity_types if entity_types is not None else list(config.entity_types)
+        dataset_type = config.dataset_entity_types.get(dataset) if dataset is not None else None
+        sentences: list[tuple[int, list[Word]]] = []
+        rows: list[_Row] = []
+        for text_index, text in enumerate(inputs.texts):
+            for start, end in split_sentences(text):
+                words = split_words(text, start, end)
+                if not words:
+                    continue
+                sentence = len(sentences)
+                sentences.append((text_index, words))
+                for entity_type in entity_types:
+                    steer = dataset if dataset is not None and dataset_type in (None, entity_type) else None
+                    instruction = config.render_instruction(entity_type, steer)
+                    for window in encode_windows(
+                        self.tokenizer, instruction, [w.text for w in words], None, config.max_length, config.stride
+                    ):
+                        rows.append(_Row(sentence, entity_type, window))
+        return {"texts": inputs.texts, "sentences": sentences, "rows": rows}
+
+    def _forward(self, model_inputs: dict, forward_batch_size: int = 32) -> dict:
+        rows: list[_Row] = model_inputs["rows"]
+        word_probs: list[torch.Tensor | None] = [None] * len(rows)
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i].window.input_ids))
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        for batch_start in range(0, len(order), forward_batch_size):
+            batch = order[batch_start : batch_start + forward_batch_size]
+            width = max(len(rows[i].window.input_ids) for i in batch)
+            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for slot, row_index in enumerate(batch):
+                ids = rows[row_index].window.input_ids
+                input_ids[slot, : len(ids)] = torch.tensor(ids)
+                attention_mask[slot, : len(ids)] = 1
+            logits = self.model(
+                input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
+            ).logits
+            probs = logits.float().softmax(-1).cpu()
+            for slot, row_index in enumerate(batch):
+                word_probs[row_index] = probs[slot, rows[row_index].window.word_token_index]
+        return {**model_inputs, "word_probs": word_probs}
+
+    def postprocess(self, model_outputs: dict) -> list[list[dict]]:
+        texts, sentences = model_outputs["texts"], model_outputs["sentences"]
+        grouped: dict[tuple[int, str], list[tuple[_Row, torch.Tensor]]] = {}
+        for row, probs in zip(model_outputs["rows"], model_outputs["word_probs"]):
+            grouped.setdefault((row.sentence, row.entity_type), []).append((row, probs))
+        results: list[list[dict]] = [[] for _ in texts]
+        for (sentence, entity_type), windows in grouped.items():
+            text_index, words = sentences[sentence]
+            probs = torch.stack(
+                merge_windows(
+                    len(words), [(r.window.word_start, r.window.word_end) for r, _ in windows], [p for _, p in windows]
+                )
+            )
+            confidence, tags = probs.max(-1)
+            for first, last in decode_spans(tags.tolist()):
+                start, end = words[first].start, words[last - 1].end
+                results[text_index].append(
+                    {
+                        "entity_group": entity_type,
+                        "word": texts[text_index][start:end],
+                        "start": start,
+                        "end": end,
+                        "score": float(confidence[first:last].mean()),
+                    }
+                )
+        for spans in results:
+            spans.sort(key=lambda span: (span["start"], -span["end"], span["entity_group"]))
+        return results

@@ -1,0 +1,101 @@
+"""The shipped token-classification pipeline: spans, offsets, batching, windows, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import build_tiny_model
+from transformers import pipeline
+from transformers.modeling_outputs import TokenClassifierOutput
+
+from pipeline_vaner import VanerTokenClassificationPipeline
+
+
+@pytest.fixture()
+def saved_model(tiny_tokenizer, tmp_path):
+    model = build_tiny_model(
+        tiny_tokenizer, "llama", "sdpa", dataset_names=["NCBI-disease"], dataset_entity_types={"NCBI-disease": "Disease"}
+    )
+    model.save_pretrained(tmp_path / "model")
+    tiny_tokenizer.save_pretrained(tmp_path / "model")
+    return str(tmp_path / "model")
+
+
+def _oracle(model, tokenizer, target_word: str, calls: list):
+    """Make the model tag B on the first sub-token of `target_word` (and O elsewhere), counting forward calls."""
+    target_id = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(" " + target_word)[0])
+    assert target_id != tokenizer.unk_token_id
+
+    def forward(input_ids=None, attention_mask=None, **kwargs):
+        calls.append(tuple(input_ids.shape))
+        logits = torch.zeros((*input_ids.shape, 3))
+        logits[..., 0] = 5.0
+        logits[..., 1] = torch.where(input_ids == target_id, 10.0, 0.0)
+        return TokenClassifierOutput(logits=logits)
+
+    model.forward = forward
+    return model
+
+
+def test_plain_pipeline_call_returns_typed_spans_with_exact_offsets(saved_model):
+    ner = pipeline("token-classification", model=saved_model, trust_remote_code=True)
+    assert type(ner).__name__ == "VanerTokenClassificationPipeline"
+    text = "Aspirin lowers the risk of colorectal cancer in BRCA1 carriers. Mice were used too."
+    spans = ner(text)
+    assert spans, "a random tiny model still tags something with 4 types"
+    for span in spans:
+        assert set(span) == {"entity_group", "word", "start", "end", "score"}
+        assert text[span["start"] : span["end"]] == span["word"]
+        assert span["entity_group"] in {"Disease", "Chemical", "Gene", "Species"}
+        assert 0.0 <= span["score"] <= 1.0
+    assert [s["start"] for s in spans] == sorted(s["start"] for s in spans)
+
+
+def test_oracle_spans_all_types_in_one_batched_forward(tiny_tokenizer):
+    calls: list = []
+    model = _oracle(build_tiny_model(tiny_tokenizer), tiny_tokenizer, "BRCA1", calls)
+    ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
+    text = "Mutations in BRCA1 cause cancer. BRCA1 carriers were studied."
+    spans = ner(text)
+    starts = [i for i in range(len(text)) if text.startswith("BRCA1", i)]
+    for entity_type in ["Disease", "Chemical", "Gene", "Species"]:
+        typed = [(s["start"], s["end"], s["word"]) for s in spans if s["entity_group"] == entity_type]
+        assert typed == [(start, start + 5, "BRCA1") for start in starts]
+    assert len(calls) == 1 and calls[0][0] == 2 * 4  # 2 sentences x 4 types, one forward
+    calls.clear()
+    narrowed = ner(text, entity_types="Gene", forward_batch_size=1)
+    assert {s["entity_group"] for s in narrowed} == {"Gene"} and len(calls) == 2
+
+
+def test_long_text_is_windowed_not_truncated(tiny_tokenizer):
+    calls: list = []
+    model = _oracle(build_tiny_model(tiny_tokenizer, max_length=24, stride=4), tiny_tokenizer, "BRCA1", calls)
+    ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
+    text = " ".join(["the risk of cancer in BRCA1 carriers and mice"] * 12)  # one long sentence
+    spans = ner(text, entity_types=["Gene"])
+    starts = [i for i in range(len(text)) if text.startswith("BRCA1", i)]
+    assert [(s["start"], s["word"]) for s in spans] == [(start, "BRCA1") for start in starts]
+    assert max(width for _, width in calls) <= 24 and sum(rows for rows, _ in calls) > 1
+
+
+def test_lists_are_batched_and_match_single_calls(tiny_tokenizer):
+    calls: list = []
+    model = _oracle(build_tiny_model(tiny_tokenizer), tiny_tokenizer, "BRCA1", calls)
+    ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
+    texts = ["BRCA1 carriers.", "", "   ", "No entity here.", "Mice with BRCA1."]
+    batched = ner(texts)
+    assert len(calls) == 1
+    assert batched == [ner(text) for text in texts]
+    assert batched[1] == [] and batched[2] == []
+    assert list(ner(iter(texts))) == batched  # generators stream lazily
+
+
+def test_errors_name_the_problem(saved_model):
+    ner = pipeline("token-classification", model=saved_model, trust_remote_code=True)
+    with pytest.raises(ValueError, match=r"Unknown entity type.*Protein.*knows.*Disease"):
+        ner("BRCA1", entity_types=["Protein"])
+    with pytest.raises(ValueError, match="Unknown dataset.*BC2GM.*NCBI-disease"):
+        ner("BRCA1", dataset="BC2GM")
+    with pytest.raises(TypeError, match="unexpected argument"):
+        ner("BRCA1", aggregation_strategy="simple")
+    assert {s["entity_group"] for s in ner("cancer in BRCA1 carriers", dataset="NCBI-disease")} <= {"Disease"}
