@@ -23,7 +23,7 @@ try:  # imported as a Hub module
 except ImportError:  # imported from a source checkout
     from processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words
 
-__all__ = ["VanerTokenClassificationPipeline"]
+__all__ = ["VanerTokenClassificationPipeline", "word_probabilities"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,33 @@ class _Row:
     sentence: int
     entity_type: str
     window: EncodedWindow
+
+
+def word_probabilities(
+    model, windows: list[EncodedWindow], pad_token_id: int | None, batch_size: int, device: torch.device | str
+) -> list[torch.Tensor]:
+    """O/B/I probabilities of every word of every window: length-sorted, right-padded batches, no gradients.
+
+    Shared by the pipeline and by evaluation, so a test sentence is scored exactly as a user sees it tagged.
+    """
+    result: list[torch.Tensor | None] = [None] * len(windows)
+    order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
+    pad_token_id = 0 if pad_token_id is None else pad_token_id
+    with torch.no_grad():
+        for batch_start in range(0, len(order), batch_size):
+            batch = order[batch_start : batch_start + batch_size]
+            width = max(len(windows[i].input_ids) for i in batch)
+            input_ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)
+            attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for slot, index in enumerate(batch):
+                ids = windows[index].input_ids
+                input_ids[slot, : len(ids)] = torch.tensor(ids)
+                attention_mask[slot, : len(ids)] = 1
+            logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
+            probs = logits.float().softmax(-1).cpu()
+            for slot, index in enumerate(batch):
+                result[index] = probs[slot, windows[index].word_token_index]
+    return result
 
 
 class VanerTokenClassificationPipeline(Pipeline):
@@ -128,25 +155,8 @@ class VanerTokenClassificationPipeline(Pipeline):
         return {"texts": inputs.texts, "sentences": sentences, "rows": rows}
 
     def _forward(self, model_inputs: dict, forward_batch_size: int = 32) -> dict:
-        rows: list[_Row] = model_inputs["rows"]
-        word_probs: list[torch.Tensor | None] = [None] * len(rows)
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i].window.input_ids))
-        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        for batch_start in range(0, len(order), forward_batch_size):
-            batch = order[batch_start : batch_start + forward_batch_size]
-            width = max(len(rows[i].window.input_ids) for i in batch)
-            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for slot, row_index in enumerate(batch):
-                ids = rows[row_index].window.input_ids
-                input_ids[slot, : len(ids)] = torch.tensor(ids)
-                attention_mask[slot, : len(ids)] = 1
-            logits = self.model(
-                input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
-            ).logits
-            probs = logits.float().softmax(-1).cpu()
-            for slot, row_index in enumerate(batch):
-                word_probs[row_index] = probs[slot, rows[row_index].window.word_token_index]
+        windows = [row.window for row in model_inputs["rows"]]
+        word_probs = word_probabilities(self.model, windows, self.tokenizer.pad_token_id, forward_batch_size, self.device)
         return {**model_inputs, "word_probs": word_probs}
 
     def postprocess(self, model_outputs: dict) -> list[list[dict]]:
