@@ -1,0 +1,102 @@
+"""train.py end to end on a tiny backbone and a tiny NCBI-disease-format corpus: output folder and resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import build_tiny_tokenizer, tiny_backbone_config
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification, pipeline
+
+import train
+
+SENTENCES = [
+    [("Hereditary", "B-Disease"), ("breast", "I-Disease"), ("cancer", "I-Disease"), ("in", "O"), ("mice", "O"), (".", "O")],
+    [("BRCA1", "O"), ("carriers", "O"), ("develop", "O"), ("ovarian", "B-Disease"), ("cancer", "I-Disease"), (".", "O")],
+    [("Aspirin", "O"), ("lowers", "O"), ("the", "O"), ("risk", "O"), ("of", "O"), ("colorectal", "B-Disease"), ("cancer", "I-Disease")],
+    [("Patients", "O"), ("developed", "O"), ("nephrotoxicity", "B-Disease"), ("(", "O"), ("12", "O"), ("%", "O"), (")", "O")],
+]
+
+
+def write_corpus(root: Path, repeats: int = 6) -> Path:
+    folder = root / "NCBI-disease"
+    folder.mkdir(parents=True)
+    for split, count in [("train", repeats), ("dev", 1), ("test", 1)]:
+        lines = []
+        for _ in range(count):
+            for sentence in SENTENCES:
+                lines += [f"{token}\t{tag}" for token, tag in sentence] + [""]
+        (folder / f"{split}.tsv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture()
+def setup(tmp_path):
+    tokenizer = build_tiny_tokenizer()
+    backbone = AutoModel.from_config(AutoConfig.for_model(**tiny_backbone_config("llama", len(tokenizer))))
+    backbone.save_pretrained(tmp_path / "backbone")
+    tokenizer.save_pretrained(tmp_path / "backbone")
+    return tmp_path, write_corpus(tmp_path / "data")
+
+
+def _argv(tmp_path: Path, data_dir: Path, output: str, *extra: str) -> list[str]:
+    return [
+        "--backbone", str(tmp_path / "backbone"), "--corpora", "NCBI-disease", "--data-dir", str(data_dir),
+        "--dbr", "none", "--output-dir", str(tmp_path / output), "--cache-dir", str(tmp_path / "cache"),
+        "--batch-size", "4", "--eval-steps", "2", "--logging-steps", "1", "--lora-r", "4", "--lora-alpha", "8",
+        "--max-length", "32", "--stride", "4", *extra,
+    ]  # fmt: skip
+
+
+def test_tiny_run_writes_a_loadable_hub_folder(setup):
+    tmp_path, data_dir = setup
+    final = train.main(_argv(tmp_path, data_dir, "run", "--max-steps", "4"))
+    assert {"config.json", "model.safetensors", "modeling_vaner.py", "pipeline_vaner.py", "README.md"} <= {
+        p.name for p in final.iterdir()
+    }
+    summary = json.loads((final / "training_summary.json").read_text())
+    assert summary["global_step"] == 4 and 0.0 <= summary["dev_metrics"]["eval_mean_f1"] <= 100.0
+    assert "NCBI-disease" in (final / "README.md").read_text()
+    model = AutoModelForTokenClassification.from_pretrained(str(final), trust_remote_code=True)
+    assert model.config.entity_types == ["Disease"] and model.config.dataset_names == ["NCBI-disease"]
+    ner = pipeline("token-classification", model=str(final), trust_remote_code=True)
+    text = "Hereditary breast cancer in mice."
+    assert all(text[s["start"] : s["end"]] == s["word"] and s["entity_group"] == "Disease" for s in ner(text))
+    assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+class _Killed(RuntimeError):
+    pass
+
+
+def test_resume_after_a_kill_matches_an_uninterrupted_run(setup, monkeypatch):
+    tmp_path, data_dir = setup
+    steps = ["--max-steps", "6"]
+    train.main(_argv(tmp_path, data_dir, "straight", *steps))
+
+    original_step = train.VanerTrainer.training_step
+    calls = {"n": 0}
+
+    def dying_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:  # after checkpoint-2, in the middle of the next interval
+            raise _Killed()
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(train.VanerTrainer, "training_step", dying_step)
+    with pytest.raises(_Killed):
+        train.main(_argv(tmp_path, data_dir, "killed", *steps))
+    assert (tmp_path / "killed" / "checkpoints" / "checkpoint-2").is_dir()
+    monkeypatch.setattr(train.VanerTrainer, "training_step", original_step)
+    train.main(_argv(tmp_path, data_dir, "killed", *steps, "--resume"))
+
+    straight = load_file(tmp_path / "straight" / "adapter" / "adapter_model.safetensors")
+    resumed = load_file(tmp_path / "killed" / "adapter" / "adapter_model.safetensors")
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        torch.testing.assert_close(resumed[name], straight[name], msg=name)
+    summary = json.loads((tmp_path / "killed" / "model" / "training_summary.json").read_text())
+    assert summary["resumed_from"].endswith("checkpoint-2")

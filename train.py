@@ -1,0 +1,306 @@
+"""Instruction-tune a VANER model on a mixture of BioNER corpora (+ DBR data) with the Hugging Face Trainer.
+
+The paper's variants are flags:
+  VANER          --corpora <all> --dbr <DBR folder or Hub id>
+  VANER_single   --corpora NCBI-disease --dbr <DBR folder>
+  w/o DBR        --dbr none            random DBR   --dbr random --kb <KB tsv.gz>
+  VANER_adapt    --no-dataset-name     causal ablation   --causal
+
+Checkpoints are selected on the mean entity F1 over the validation splits (never on test); `--resume`
+continues a killed run from its last checkpoint with the same result as an uninterrupted run. The final
+folder is a complete Hub model repo (code files, config with auto_map, tokenizer, model card); multi-GPU and
+multi-node runs use `accelerate launch train.py ...` with no change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import datasets
+import torch
+from transformers import DataCollatorForTokenClassification, Trainer, TrainingArguments, set_seed
+
+from backbones import DEFAULT_BACKBONE, load_tokenizer, resolve_backbone
+from configuration_vaner import DEFAULT_ENTITY_TYPES
+from dataset_scripts import build_instruction_examples, load_corpus, mixture_config_fields
+from dataset_scripts.entity_types import corpus_entity_type
+from evaluation import evaluate_examples
+from lora import add_lora, four_bit_config, save_lora
+from model_card import write_model_card
+from modeling_vaner import VanerForTokenClassification
+from processing_vaner import encode_windows
+
+logger = logging.getLogger("vaner.train")
+
+PAPER_CORPORA = ["NCBI-disease", "BC5CDR-disease", "BC5CDR-chem", "BC2GM", "JNLPBA", "linnaeus", "s800"]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = parser.add_argument_group("data")
+    data.add_argument("--corpora", nargs="+", default=PAPER_CORPORA, help="training corpora (builder names)")
+    data.add_argument("--data-dir", default="../shared/data/bioner", help="folder with <corpus>/{train,dev,test}.tsv")
+    data.add_argument("--dbr", default="none", help="DBR dataset folder or Hub id (build_dbr.py), 'random', or 'none'")
+    data.add_argument("--kb", default="../shared/data/kb/biomed_entity_kb.tsv.gz", help="KB for --dbr random")
+    data.add_argument("--no-dataset-name", action="store_true", help="instructions without dataset names (adapt)")
+    data.add_argument("--max-train-examples", type=int, help="cap training examples per corpus (quick runs)")
+    data.add_argument("--max-eval-sentences", type=int, help="cap validation sentences per corpus during training")
+    model = parser.add_argument_group("model")
+    model.add_argument("--backbone", default=DEFAULT_BACKBONE, help="HF folder, Hub id, .gguf file, or gemma3-270m")
+    model.add_argument("--gguf-file", help="GGUF file inside --backbone")
+    model.add_argument("--causal", action="store_true", help="keep the causal mask (ablation baseline)")
+    model.add_argument("--attn-implementation", default="sdpa", choices=["eager", "sdpa", "flash_attention_2"])
+    model.add_argument("--bf16", action="store_true", help="bf16 backbone weights (LoRA and head stay fp32)")
+    model.add_argument("--load-in-4bit", action="store_true", help="NF4 backbone (bitsandbytes)")
+    model.add_argument("--no-lora", action="store_true", help="full fine-tuning (embeddings frozen)")
+    model.add_argument("--lora-r", type=int, default=16)
+    model.add_argument("--lora-alpha", type=int, default=32)
+    model.add_argument("--lora-dropout", type=float, default=0.05)
+    model.add_argument("--max-length", type=int, default=128)
+    model.add_argument("--stride", type=int, default=32)
+    train = parser.add_argument_group("training")
+    train.add_argument("--output-dir", required=True)
+    train.add_argument("--epochs", type=float, default=3.0)
+    train.add_argument("--max-steps", type=int, default=-1, help="overrides --epochs when > 0")
+    train.add_argument("--learning-rate", type=float, default=2e-4)
+    train.add_argument("--batch-size", type=int, default=8)
+    train.add_argument("--eval-batch-size", type=int, default=32)
+    train.add_argument("--eval-steps", type=int, default=500, help="evaluate and checkpoint every N steps")
+    train.add_argument("--logging-steps", type=int, default=50)
+    train.add_argument("--save-total-limit", type=int, default=3)
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
+    train.add_argument("--save-adapter-only", action="store_true", help="final folder holds the LoRA adapter + head")
+    train.add_argument("--push-to-hub", metavar="REPO", help="upload the final model folder to this Hub repo")
+    train.add_argument("--cache-dir", help="cache for converted backbones and datasets")
+    args = parser.parse_args(argv)
+    if args.no_lora and args.load_in_4bit:
+        parser.error("--load-in-4bit needs LoRA (a 4-bit backbone cannot be fine-tuned in full)")
+    if args.no_lora and args.save_adapter_only:
+        parser.error("--save-adapter-only needs LoRA")
+    return args
+
+
+def load_examples(args: argparse.Namespace) -> tuple[datasets.Dataset, dict[str, datasets.Dataset], dict]:
+    """Instruction-ready training mixture (+ DBR) and one instruction-ready validation set per corpus."""
+    corpora = {name: load_corpus(name, data_dir=args.data_dir, cache_dir=args.cache_dir) for name in args.corpora}
+    use_names = not args.no_dataset_name
+    train_parts = [dd["train"] for dd in corpora.values()]
+    train_parts += load_dbr(args)
+    train = build_instruction_examples(
+        train_parts, use_dataset_names=use_names, seed=args.seed, max_examples_per_corpus=args.max_train_examples
+    )
+    dev = {}
+    for name, dd in corpora.items():
+        split = dd["validation"]
+        if args.max_eval_sentences:
+            split = split.select(range(min(args.max_eval_sentences, len(split))))
+        dev[name] = build_instruction_examples([split], use_dataset_names=use_names, shuffle=False)
+    return train, dev, mixture_config_fields([dd["train"] for dd in corpora.values()], use_dataset_names=use_names)
+
+
+def load_dbr(args: argparse.Namespace) -> list[datasets.Dataset]:
+    """The DBR examples for the training corpora: none, a built folder / Hub dataset, or the random variant."""
+    if args.dbr == "none":
+        return []
+    if args.dbr == "random":
+        from build_dbr import random_dbr_for_corpora
+
+        return [random_dbr_for_corpora(args.corpora, data_dir=args.data_dir, kb=args.kb, seed=args.seed)]
+    parts = []
+    for corpus in args.corpora:
+        try:
+            parts.append(datasets.load_dataset(args.dbr, name=corpus, split="train", cache_dir=args.cache_dir))
+        except ValueError as error:
+            raise SystemExit(f"--dbr {args.dbr}: no DBR config for corpus {corpus!r} ({error})") from error
+    return parts
+
+
+def featurize(examples: datasets.Dataset, tokenizer, max_length: int, stride: int) -> datasets.Dataset:
+    """Token features for training: one row per window, labels on first sub-tokens, and a length column."""
+
+    def encode(batch: dict) -> dict:
+        out: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": [], "length": []}
+        for instruction, words, labels in zip(batch["instruction"], batch["tokens"], batch["labels"]):
+            for window in encode_windows(tokenizer, instruction, words, labels, max_length, stride):
+                out["input_ids"].append(window.input_ids)
+                out["attention_mask"].append([1] * len(window.input_ids))
+                out["labels"].append(window.labels)
+                out["length"].append(len(window.input_ids))
+        return out
+
+    return examples.map(encode, batched=True, remove_columns=examples.column_names, desc="tokenise + align")
+
+
+def build_model(args: argparse.Namespace, config_fields: dict):
+    location = resolve_backbone(args.backbone, args.gguf_file, args.cache_dir)
+    tokenizer = load_tokenizer(location)
+    backbone_kwargs = {
+        "attn_implementation": args.attn_implementation,
+        "dtype": torch.bfloat16 if args.bf16 else torch.float32,
+    }
+    if args.load_in_4bit:
+        backbone_kwargs["quantization_config"] = four_bit_config()
+    model = VanerForTokenClassification.from_backbone(
+        location,
+        backbone_kwargs=backbone_kwargs,
+        bidirectional=not args.causal,
+        max_length=args.max_length,
+        stride=args.stride,
+        **config_fields,
+    )
+    model.classifier.float()
+    model.get_input_embeddings().requires_grad_(False)
+    if not args.no_lora:
+        model = add_lora(model, r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout)
+    return model, tokenizer, location
+
+
+class VanerTrainer(Trainer):
+    """Trainer whose evaluation is entity-level F1 per validation corpus, on words, windowed like the pipeline."""
+
+    def __init__(self, *args, dev_sets: dict[str, datasets.Dataset], eval_batch_size: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dev_sets = dev_sets
+        self.eval_batch_size = eval_batch_size
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        start = time.perf_counter()
+        was_training = self.model.training
+        self.model.eval()
+        metrics: dict[str, float] = {}
+        for corpus, examples in self.dev_sets.items():
+            scores, _ = evaluate_examples(self.model, self.processing_class, examples, self.eval_batch_size, f"dev {corpus}")
+            for key in ("precision", "recall", "f1"):
+                metrics[f"{metric_key_prefix}_{corpus}_{key}"] = round(scores[key], 2)
+        metrics[f"{metric_key_prefix}_mean_f1"] = round(
+            statistics.mean(metrics[f"{metric_key_prefix}_{c}_f1"] for c in self.dev_sets), 2
+        )
+        metrics[f"{metric_key_prefix}_runtime"] = round(time.perf_counter() - start, 1)
+        self.model.train(was_training)
+        per_corpus = " | ".join(f"{c} {metrics[f'{metric_key_prefix}_{c}_f1']:.2f}" for c in self.dev_sets)
+        print(f"[eval step {self.state.global_step}] mean F1 {metrics[f'{metric_key_prefix}_mean_f1']:.2f} | {per_corpus}", flush=True)
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
+def training_arguments(args: argparse.Namespace) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=str(Path(args.output_dir) / "checkpoints"),
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        lr_scheduler_type="constant",
+        optim="adamw_torch",
+        weight_decay=0.0,
+        num_train_epochs=args.epochs,
+        max_steps=args.max_steps,
+        train_sampling_strategy="group_by_length",
+        length_column_name="length",
+        eval_strategy="steps",
+        eval_steps=args.eval_steps,
+        save_strategy="steps",
+        save_steps=args.eval_steps,
+        save_total_limit=args.save_total_limit,
+        load_best_model_at_end=True,
+        metric_for_best_model="mean_f1",
+        greater_is_better=True,
+        logging_steps=args.logging_steps,
+        seed=args.seed,
+        data_seed=args.seed,
+        report_to="none",
+        dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
+        save_only_model=False,
+    )
+
+
+def last_checkpoint(output_dir: Path) -> str | None:
+    checkpoints = sorted((output_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(checkpoints[-1]) if checkpoints else None
+
+
+def save_final(trainer: VanerTrainer, args: argparse.Namespace, tokenizer, summary: dict) -> Path:
+    """The final Hub folder: merged model (or adapter + head), tokenizer, code files, metrics, model card."""
+    final_dir = Path(args.output_dir) / "model"
+    model = trainer.model
+    if args.no_lora:
+        model.save_pretrained(final_dir)
+        tokenizer.save_pretrained(final_dir)
+    else:
+        save_lora(model, Path(args.output_dir) / "adapter", tokenizer)
+        save_lora(model, final_dir, tokenizer, merged=not args.save_adapter_only)
+    (final_dir / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_model_card(final_dir / "README.md", summary)
+    return final_dir
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "train_args.json").write_text(json.dumps(vars(args), indent=2) + "\n")
+
+    set_seed(args.seed)  # the head and LoRA initialisations must be the same in a fresh and a resumed run
+    train_examples, dev_sets, config_fields = load_examples(args)
+    trained_types = {corpus_entity_type(name) for name in args.corpora}
+    config_fields["entity_types"] = [t for t in DEFAULT_ENTITY_TYPES if t in trained_types]
+    model, tokenizer, location = build_model(args, config_fields)
+    features = featurize(train_examples, tokenizer, args.max_length, args.stride)
+    logger.info("%d training examples -> %d windows; dev: %s", len(train_examples), len(features),
+                {c: len(d) for c, d in dev_sets.items()})
+
+    trainer = VanerTrainer(
+        model=model,
+        args=training_arguments(args),
+        train_dataset=features,
+        eval_dataset=next(iter(dev_sets.values())),
+        data_collator=DataCollatorForTokenClassification(tokenizer, label_pad_token_id=-100),
+        processing_class=tokenizer,
+        dev_sets=dev_sets,
+        eval_batch_size=args.eval_batch_size,
+    )
+    resume_from = last_checkpoint(output_dir) if args.resume else None
+    if args.resume and resume_from is None:
+        logger.info("--resume: no checkpoint in %s yet, starting from scratch", output_dir / "checkpoints")
+    train_output = trainer.train(resume_from_checkpoint=resume_from)
+    final_metrics = trainer.evaluate()
+    runtime = train_output.metrics.get("train_runtime", 0.0)
+    summary = {
+        "backbone": args.backbone,
+        "backbone_location": location,
+        "corpora": args.corpora,
+        "entity_types": config_fields["entity_types"],
+        "dbr": args.dbr,
+        "dataset_names_in_instructions": not args.no_dataset_name,
+        "bidirectional": not args.causal,
+        "lora": None if args.no_lora else {"r": args.lora_r, "alpha": args.lora_alpha},
+        "global_step": trainer.state.global_step,
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "train_runtime_seconds": runtime,
+        "steps_per_second": train_output.metrics.get("train_steps_per_second"),
+        "non_pad_tokens_seen": trainer.state.num_input_tokens_seen,
+        "non_pad_tokens_per_second_this_run": round(trainer.state.num_input_tokens_seen / runtime, 1) if runtime else None,
+        "dev_metrics": final_metrics,
+        "resumed_from": resume_from,
+    }
+    final_dir = save_final(trainer, args, tokenizer, summary)
+    print(f"saved {final_dir}", flush=True)
+    if args.push_to_hub:
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+        api.create_repo(args.push_to_hub, exist_ok=True)
+        api.upload_folder(repo_id=args.push_to_hub, folder_path=str(final_dir))
+    return final_dir
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
