@@ -1,0 +1,139 @@
+"""The entity-name knowledge base: read the TSV(.gz), map KB types to the canonical ones, optionally cap it.
+
+Names are kept once per exact string (the same name often comes from several sources and ids), with a bit mask
+of the canonical types it carries, so that retrieval embeds every distinct string once and assembly can check
+"this name is (not) of type T" in O(1).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from dataset_scripts.entity_types import ENTITY_TYPES, kb_entity_type
+
+__all__ = ["KB_COLUMNS", "KBRow", "KnowledgeBase", "read_kb_rows", "load_kb", "type_bit"]
+
+KB_COLUMNS = ("name", "type", "source", "id")
+
+
+@dataclass(frozen=True)
+class KBRow:
+    name: str
+    entity_type: str  # canonical
+    kb_id: str
+
+
+def type_bit(entity_type: str) -> int:
+    """Bit of a canonical type in `KnowledgeBase.type_mask`."""
+    return 1 << ENTITY_TYPES.index(entity_type)
+
+
+@dataclass
+class KnowledgeBase:
+    """Distinct names, their canonical types (bit mask) and the first KB id of each (name, type)."""
+
+    names: list[str]
+    type_mask: np.ndarray  # uint8, one bit per ENTITY_TYPES index
+    first_ids: np.ndarray  # object array (len(names), len(ENTITY_TYPES)); None where the name lacks the type
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def has_type(self, index: np.ndarray | int, entity_type: str) -> np.ndarray | bool:
+        return (self.type_mask[index] & type_bit(entity_type)) != 0
+
+    def indices_of_type(self, entity_type: str) -> np.ndarray:
+        return np.flatnonzero(self.type_mask & type_bit(entity_type))
+
+    def indices_without_type(self, entity_type: str) -> np.ndarray:
+        return np.flatnonzero((self.type_mask & type_bit(entity_type)) == 0)
+
+    def kb_id(self, index: int, entity_type: str | None = None) -> str:
+        """The id of name `index` for `entity_type` (or for its first type when None)."""
+        row = self.first_ids[index]
+        if entity_type is not None:
+            return row[ENTITY_TYPES.index(entity_type)]
+        return next(i for i in row if i is not None)
+
+    def fingerprint(self) -> str:
+        """Content hash of the name list: the part of every cache key that identifies the (capped) KB."""
+        digest = hashlib.sha1()
+        for name in self.names:
+            digest.update(name.encode("utf-8"))
+            digest.update(b"\n")
+        return digest.hexdigest()[:16]
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="\n")
+    return open(path, encoding="utf-8", newline="\n")
+
+
+def read_kb_rows(path: str | Path) -> Iterator[KBRow]:
+    """Yield the rows of a KB TSV (header `name, type, source, id` in any order); raise naming file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"KB file not found: {path}")
+    with _open_text(path) as handle:
+        header = handle.readline().rstrip("\n").split("\t")
+        missing = [c for c in KB_COLUMNS if c not in header]
+        if missing:
+            raise ValueError(f"{path}:1: KB header {header} lacks column(s) {missing}; expected {list(KB_COLUMNS)}")
+        name_col, type_col, id_col = (header.index(c) for c in ("name", "type", "id"))
+        for line_no, line in enumerate(handle, start=2):
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) != len(header):
+                raise ValueError(f"{path}:{line_no}: expected {len(header)} tab-separated fields, got {len(fields)}")
+            name = fields[name_col].strip()
+            if not name:
+                raise ValueError(f"{path}:{line_no}: empty entity name")
+            try:
+                entity_type = kb_entity_type(fields[type_col])
+            except KeyError as error:
+                raise ValueError(f"{path}:{line_no}: {error.args[0]}") from None
+            yield KBRow(name, entity_type, fields[id_col])
+
+
+def _cap_per_type(rows: list[KBRow], limit: int, seed: int) -> list[KBRow]:
+    """Keep at most `limit` rows of each canonical type, drawn with `seed` (file order kept)."""
+    rng = np.random.default_rng(seed)
+    kept: list[int] = []
+    for entity_type in ENTITY_TYPES:
+        of_type = [i for i, row in enumerate(rows) if row.entity_type == entity_type]
+        if len(of_type) > limit:
+            of_type = rng.choice(of_type, size=limit, replace=False).tolist()
+        kept.extend(of_type)
+    return [rows[i] for i in sorted(kept)]
+
+
+def load_kb(path: str | Path, limit: int | None = None, seed: int = 0) -> KnowledgeBase:
+    """Load the KB; with `limit`, keep at most `limit` rows per canonical type (seeded sample) for quick runs."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"--kb-limit must be a positive number of rows per type, got {limit}")
+    rows = list(tqdm(read_kb_rows(path), desc="Reading KB", unit=" rows", mininterval=2))
+    if limit is not None:
+        rows = _cap_per_type(rows, limit, seed)
+    index: dict[str, int] = {}
+    masks: list[int] = []
+    ids: list[list[str | None]] = []
+    for row in rows:
+        i = index.setdefault(row.name, len(index))
+        if i == len(masks):
+            masks.append(0)
+            ids.append([None] * len(ENTITY_TYPES))
+        masks[i] |= type_bit(row.entity_type)
+        slot = ENTITY_TYPES.index(row.entity_type)
+        if ids[i][slot] is None:
+            ids[i][slot] = row.kb_id
+    first_ids = np.array(ids, dtype=object) if ids else np.empty((0, len(ENTITY_TYPES)), dtype=object)
+    return KnowledgeBase(list(index), np.asarray(masks, dtype=np.uint8), first_ids, str(path))
