@@ -11,6 +11,7 @@ from conftest import build_tiny_tokenizer, tiny_backbone_config
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification, pipeline
 
+import evaluate_model
 import train
 
 SENTENCES = [
@@ -66,6 +67,19 @@ def test_tiny_run_writes_a_loadable_hub_folder(setup):
     text = "Hereditary breast cancer in mice."
     assert all(text[s["start"] : s["end"]] == s["word"] and s["entity_group"] == "Disease" for s in ner(text))
     assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
+
+    scored = evaluate_model.main(
+        ["--model", str(final), "--corpora", "NCBI-disease", "--data-dir", str(data_dir), "--split", "test",
+         "--output-dir", str(tmp_path / "test"), "--cache-dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    assert scored["corpora"]["NCBI-disease"]["sentences"] == len(SENTENCES)
+    assert scored["corpora"]["NCBI-disease"]["entities"] == 4
+    conll = (tmp_path / "test" / "NCBI-disease.test.conll").read_text().split("\n\n")
+    assert conll[0].splitlines()[0].startswith("Hereditary\tB-Disease\t")
+    assert json.loads((tmp_path / "test" / "metrics.test.json").read_text())["mean_f1"] == scored["mean_f1"]
+    with pytest.raises(SystemExit, match="no-dataset-name"):
+        evaluate_model.main(["--model", str(final), "--corpora", "BC2GM", "--data-dir", str(data_dir),
+                             "--output-dir", str(tmp_path / "x")])  # fmt: skip
 
 
 class _Killed(RuntimeError):

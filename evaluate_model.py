@@ -1,0 +1,78 @@
+"""Score a saved VANER model on corpus splits: per-corpus entity P/R/F1 to JSON, predictions in CoNLL form.
+
+    python evaluate_model.py --model runs/ncbi/model --corpora NCBI-disease --data-dir ../shared/data/bioner \
+        --split test --output-dir runs/ncbi/test
+    python evaluate_model.py --model runs/adapt/model --corpora CRAFT-species CRAFT-ggp CRAFT-chem \
+        --data-dir ../shared/data/bioner_unseen --split test --no-dataset-name --output-dir runs/adapt/craft
+
+Sentences are windowed exactly as the pipeline does, so every gold entity counts. Corpora the model was
+not trained on (e.g. CRAFT) need `--no-dataset-name`: their names never appeared in an instruction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+from dataset_scripts import build_instruction_examples, load_corpus
+from evaluation import evaluate_examples, write_conll
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="saved model folder or Hub id")
+    parser.add_argument("--corpora", nargs="+", required=True)
+    parser.add_argument("--data-dir", required=True, help="folder with <corpus>/{train,dev,test}.tsv")
+    parser.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    parser.add_argument("--no-dataset-name", action="store_true", help="instructions without dataset names")
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--bf16", action="store_true", help="run the model in bf16")
+    parser.add_argument("--max-sentences", type=int, help="first N sentences per corpus (quick checks)")
+    parser.add_argument("--cache-dir")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    dtype = torch.bfloat16 if args.bf16 else torch.float32
+    model = AutoModelForTokenClassification.from_pretrained(args.model, trust_remote_code=True, dtype=dtype).eval()
+    model.classifier.float()
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    use_names = not args.no_dataset_name
+    unknown = [c for c in args.corpora if use_names and c not in model.config.dataset_names]
+    if unknown:
+        raise SystemExit(
+            f"--corpora {unknown}: not among the model's dataset names {model.config.dataset_names}; "
+            "pass --no-dataset-name to instruct without dataset names"
+        )
+    results: dict = {"model": args.model, "split": args.split, "dataset_names_in_instructions": use_names, "corpora": {}}
+    for corpus in args.corpora:
+        split = load_corpus(corpus, data_dir=args.data_dir, cache_dir=args.cache_dir)[args.split]
+        if args.max_sentences:
+            split = split.select(range(min(args.max_sentences, len(split))))
+        examples = build_instruction_examples([split], use_dataset_names=use_names, shuffle=False)
+        start = time.perf_counter()
+        scores, predicted = evaluate_examples(model, tokenizer, examples, args.batch_size, f"{args.split} {corpus}")
+        scores["sentences"] = len(examples)
+        scores["seconds"] = round(time.perf_counter() - start, 1)
+        results["corpora"][corpus] = scores
+        write_conll(output_dir / f"{corpus}.{args.split}.conll", examples["tokens"], examples["labels"], predicted,
+                    examples[0]["entity_type"])
+        print(f"{corpus}: P {scores['precision']:.2f} R {scores['recall']:.2f} F1 {scores['f1']:.2f}", flush=True)
+    results["mean_f1"] = statistics.mean(s["f1"] for s in results["corpora"].values())
+    (output_dir / f"metrics.{args.split}.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"mean F1 {results['mean_f1']:.2f} -> {output_dir}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
