@@ -1,0 +1,213 @@
+"""Entity linking: index build/load round trip, type restriction, ranking, encoder parity with sentence-transformers.
+
+Offline: a tiny random BERT embedder (and its WordPiece tokenizer) and a tiny KB are written in the test.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+import torch
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import BertConfig, BertModel, BertTokenizerFast
+
+import build_linking_index
+from linking.kb import load_kb
+from linking_vaner import EntityLinker, MeanPoolingEncoder
+
+KB_ROWS = [
+    ("Breast Neoplasms", "Disease", "MeSH", "MESH:D001943"),
+    ("breast cancer", "Disease", "MeSH", "MESH:D001943"),
+    ("Breast Cancer", "Disease", "MONDO", "MONDO:0007254"),
+    ("ovarian cancer", "Disease", "MeSH", "MESH:D010051"),
+    ("colorectal cancer", "Disease", "MeSH", "MESH:D015179"),
+    ("nephrotoxicity", "Disease", "MeSH", "MESH:D007674"),
+    ("kidney disease", "Disease", "MeSH", "MESH:D007674"),
+    ("aspirin", "Chemical", "MeSH", "MESH:D001241"),
+    ("acetylsalicylic acid", "Chemical", "MeSH", "MESH:D001241"),
+    ("cisplatin", "Chemical", "MeSH", "MESH:D002945"),
+    ("insulin", "Chemical", "ChEBI", "CHEBI:5931"),
+    ("insulin", "Gene/Protein", "HGNC", "HGNC:6081"),
+    ("INS", "Gene/Protein", "HGNC", "HGNC:6081"),
+    ("BRCA1", "Gene/Protein", "HGNC", "HGNC:1100"),
+    ("BRCA1 DNA repair associated", "Gene/Protein", "HGNC", "HGNC:1100"),
+    ("BRCA2", "Gene/Protein", "HGNC", "HGNC:1101"),
+    ("human", "Species", "NCBI Taxonomy", "NCBITaxon:9606"),
+    ("Homo sapiens", "Species", "NCBI Taxonomy", "NCBITaxon:9606"),
+    ("house mouse", "Species", "NCBI Taxonomy", "NCBITaxon:10090"),
+    ("Mus musculus", "Species", "NCBI Taxonomy", "NCBITaxon:10090"),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_embedder(tmp_path_factory) -> str:
+    """A random 2-layer BERT with a WordPiece tokenizer trained on the KB names, saved as a HF folder."""
+    folder = tmp_path_factory.mktemp("embedder")
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator([r[0] for r in KB_ROWS] * 3, trainers.WordPieceTrainer(vocab_size=200, special_tokens=special))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    tokenizer = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                  sep_token="[SEP]", mask_token="[MASK]")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=64)
+    BertModel(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def kb_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("kb") / "kb.tsv.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write("name\ttype\tsource\tid\n")
+        for row in KB_ROWS:
+            handle.write("\t".join(row) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def index_folder(tmp_path_factory, tiny_embedder, kb_file):
+    out = tmp_path_factory.mktemp("index") / "idx"
+    build_linking_index.main(["--kb", str(kb_file), "--embedder", tiny_embedder, "--output", str(out), "--chunk", "7"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def linker(index_folder):
+    return EntityLinker.from_pretrained(index_folder)
+
+
+def test_index_round_trip(index_folder, linker, tiny_embedder):
+    manifest = json.loads((index_folder / "manifest.json").read_text())
+    assert manifest["count"] == len(KB_ROWS) == len(linker)
+    assert manifest["counts"] == {"Disease": 7, "Chemical": 4, "Gene": 5, "Species": 4}
+    assert manifest["dims"] == 32 and manifest["embedder"] == tiny_embedder
+    assert not (index_folder / "progress.json").exists()
+    # every KB row is stored with its name, id and type, grouped by type
+    stored = {(linker.names[i], linker.ids[i]) for i in range(len(linker))}
+    assert stored == {(r[0], r[3]) for r in KB_ROWS}
+    # stored (dequantised) vectors equal a fresh encoding of the names
+    encoder = MeanPoolingEncoder.from_pretrained(tiny_embedder, max_length=32)
+    names = [linker.names[i] for i in range(len(linker))]
+    fresh = encoder.encode(names)
+    stored_vectors = np.asarray(linker.embeddings, dtype=np.float32) * linker.scales.numpy()[:, None]
+    assert np.abs(fresh - stored_vectors).max() < 0.02
+
+
+def test_link_exact_name_is_top1_and_scores_match_brute_force(linker):
+    mentions = ["cisplatin", "BRCA2", "house mouse", "ovarian cancer"]
+    types = ["Chemical", "Gene", "Species", "Disease"]
+    out = linker.link(mentions, types, top_k=2)
+    assert [r[0]["id"] for r in out] == ["MESH:D002945", "HGNC:1101", "NCBITaxon:10090", "MESH:D010051"]
+    assert [r[0]["name"] for r in out] == mentions
+    assert all(abs(r[0]["score"] - 1.0) < 0.02 for r in out)
+    # scores equal a brute-force dot product with the stored (dequantised) vectors
+    q = linker.encoder.encode(mentions)
+    for qi, (etype, result) in enumerate(zip(types, out)):
+        lo, hi = linker.type_ranges[etype]
+        vecs = np.asarray(linker.embeddings[lo:hi], dtype=np.float32) * linker.scales[lo:hi].numpy()[:, None]
+        best = (vecs @ q[qi]).max()
+        assert result[0]["score"] == pytest.approx(float(best), abs=1e-4)
+
+
+def test_link_restricts_to_type(linker):
+    type_ids = {}
+    for name, ktype, _, eid in KB_ROWS:
+        type_ids.setdefault({"Gene/Protein": "Gene"}.get(ktype, ktype), set()).add(eid)
+    out = linker.link(["insulin", "insulin", "insulin", "insulin"], ["Gene", "Chemical", "Disease", "Species"], top_k=10)
+    assert out[0][0]["id"] == "HGNC:6081" and out[1][0]["id"] == "CHEBI:5931"
+    for result, etype in zip(out, ["Gene", "Chemical", "Disease", "Species"]):
+        assert {r["id"] for r in result} <= type_ids[etype]
+
+
+def test_top_k_order_and_distinct_ids(linker):
+    (full,) = linker.link(["breast cancer"], ["Disease"], top_k=10)
+    assert len(full) == 5  # the Disease slice has 5 distinct ids
+    assert len({r["id"] for r in full}) == len(full)
+    scores = [r["score"] for r in full]
+    assert scores == sorted(scores, reverse=True)
+    assert set(full[0]) == {"id", "name", "score"} and isinstance(full[0]["score"], float)
+    (two,) = linker.link(["breast cancer"], ["Disease"], top_k=2)
+    assert two == full[:2]
+    assert linker.link([], []) == []
+
+
+def test_mean_pooling_equals_sentence_transformers(tiny_embedder):
+    from sentence_transformers import SentenceTransformer
+
+    texts = ["breast cancer", "BRCA1 DNA repair associated", "Mus musculus", "aspirin and cisplatin in mice"]
+    st = SentenceTransformer(tiny_embedder, device="cpu")
+    expected = st.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    ours = MeanPoolingEncoder.from_pretrained(tiny_embedder, max_length=st.max_seq_length).encode(texts, batch_size=3)
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+
+
+def test_missing_index_folder_names_path(tmp_path):
+    missing = tmp_path / "no-such-index"
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        EntityLinker.from_pretrained(missing)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=str(empty)):
+        EntityLinker.from_pretrained(empty)
+
+
+def test_hub_repo_id_goes_through_snapshot_download(monkeypatch, index_folder):
+    import huggingface_hub
+
+    calls = []
+
+    def fake_snapshot_download(repo_id, **kwargs):
+        calls.append(repo_id)
+        return str(index_folder)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    linker = EntityLinker.from_pretrained("some-org/vaner-linking-index")
+    assert calls == ["some-org/vaner-linking-index"] and len(linker) == len(KB_ROWS)
+
+
+def test_bad_arguments(linker):
+    with pytest.raises(ValueError, match="unknown entity type 'Protein'"):
+        linker.link(["BRCA1"], ["Protein"])
+    with pytest.raises(ValueError, match="2 mentions but 1 entity types"):
+        linker.link(["BRCA1", "aspirin"], ["Gene"])
+
+
+def test_index_of_some_types_rejects_the_others(tmp_path, tiny_embedder, kb_file):
+    out = tmp_path / "idx"
+    build_linking_index.main(["--kb", str(kb_file), "--embedder", tiny_embedder, "--output", str(out), "--types", "Species"])
+    linker = EntityLinker.from_pretrained(out)
+    assert linker.types == ["Species"]
+    assert linker.link(["human"], ["Species"], top_k=1)[0][0]["id"] == "NCBITaxon:9606"
+    with pytest.raises(ValueError, match="has no 'Gene' names"):
+        linker.link(["BRCA1"], ["Gene"])
+
+
+def test_training_batches_are_deterministic_and_one_type(kb_file):
+    from train_embedder import batch_for_step, build_groups, split_holdout
+
+    kb = load_kb(kb_file)
+    per_type, _ = build_groups(kb)
+    train, held = split_holdout(per_type, 1, seed=0)
+    assert all(len(v) == 1 for v in held.values())
+    assert all(not ({e for e, _ in held[t]} & {e for e, _ in train[t]}) for t in held)
+    train, _ = split_holdout(per_type, 0, seed=0)
+    trainable = {t: v for t, v in train.items() if len(v) >= 2}
+    names = list(trainable)
+    probs = np.full(len(names), 1 / len(names))
+    a = batch_for_step(trainable, names, probs, 5, 2, 0, kb.names)
+    assert a == batch_for_step(trainable, names, probs, 5, 2, 0, kb.names)
+    etype, anchors, positives = a
+    id_of = {}
+    for name, ktype, _, eid in KB_ROWS:
+        id_of.setdefault(name, set()).add(eid)
+    for x, y in zip(anchors, positives):
+        assert x.lower() != y.lower() and id_of[x] & id_of[y]

