@@ -81,9 +81,11 @@ class VanerForTokenClassification(VanerPreTrainedModel):
         if gguf_file is not None:
             backbone_kwargs["gguf_file"] = gguf_file
         backbone = AutoModel.from_pretrained(name_or_path, **backbone_kwargs)
-        # VanerConfig flips `is_causal` on this same config object, so the adopted backbone turns bidirectional.
+        attn_implementation = backbone.config._attn_implementation
+        # VanerConfig flips `is_causal` on this same config object, so the adopted backbone turns bidirectional;
+        # building it resets the sub-config's attention implementation, which is therefore set back here.
         config = VanerConfig(backbone_config=backbone.config, **config_kwargs)
-        config._attn_implementation = backbone.config._attn_implementation
+        config._attn_implementation = attn_implementation
         model = cls(config, backbone=backbone)
         return model.to(next(backbone.parameters()).device)
 

@@ -163,8 +163,11 @@ def test_from_backbone_adopts_pretrained_weights(tiny_tokenizer, tmp_path):
 
     backbone = AutoModel.from_config(AutoConfig.for_model(**tiny_backbone_config("llama", len(tiny_tokenizer))))
     backbone.save_pretrained(tmp_path / "backbone")
-    model = VanerForTokenClassification.from_backbone(str(tmp_path / "backbone"), entity_types=["Chemical"])
+    model = VanerForTokenClassification.from_backbone(
+        str(tmp_path / "backbone"), backbone_kwargs={"attn_implementation": "sdpa"}, entity_types=["Chemical"]
+    )
     assert model.config.entity_types == ["Chemical"]
+    assert model.backbone.config._attn_implementation == "sdpa"
     assert model.config.backbone_config.is_causal is False
     for name, tensor in backbone.state_dict().items():
         torch.testing.assert_close(model.backbone.state_dict()[name], tensor)
