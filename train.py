@@ -109,17 +109,27 @@ def load_dbr(args: argparse.Namespace) -> list[datasets.Dataset]:
     """The DBR examples for the training corpora: none, a built folder / Hub dataset, or the random variant."""
     if args.dbr == "none":
         return []
-    if args.dbr == "random":
-        from build_dbr import random_dbr_for_corpora
-
-        return [random_dbr_for_corpora(args.corpora, data_dir=args.data_dir, kb=args.kb, seed=args.seed)]
+    source = str(build_random_dbr(args)) if args.dbr == "random" else args.dbr
     parts = []
     for corpus in args.corpora:
         try:
-            parts.append(datasets.load_dataset(args.dbr, name=corpus, split="train", cache_dir=args.cache_dir))
+            parts.append(datasets.load_dataset(source, name=corpus, split="train", cache_dir=args.cache_dir))
         except ValueError as error:
             raise SystemExit(f"--dbr {args.dbr}: no DBR config for corpus {corpus!r} ({error})") from error
     return parts
+
+
+def build_random_dbr(args: argparse.Namespace) -> Path:
+    """The paper's `random` DBR ablation: dense sentences of names drawn at random from the KB (seeded)."""
+    from build_dbr import build_dbr, load_sources
+    from dbr.assembly import AssemblyOptions
+    from dbr.kb import load_kb
+
+    folder = Path(args.output_dir) / "dbr-random"
+    if not (folder / "README.md").is_file():
+        kb = load_kb(args.kb, seed=args.seed)
+        build_dbr(load_sources(args.corpora, args.data_dir), kb, folder, AssemblyOptions(variant="random", seed=args.seed))
+    return folder
 
 
 def featurize(examples: datasets.Dataset, tokenizer, max_length: int, stride: int) -> datasets.Dataset:

@@ -114,3 +114,23 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(setup, monkeypatch):
         torch.testing.assert_close(resumed[name], straight[name], msg=name)
     summary = json.loads((tmp_path / "killed" / "model" / "training_summary.json").read_text())
     assert summary["resumed_from"].endswith("checkpoint-2")
+
+
+def test_random_dbr_examples_join_the_training_mixture(setup):
+    tmp_path, data_dir = setup
+    kb = tmp_path / "kb.tsv"
+    kb.write_text(
+        "name\ttype\tsource\tid\n"
+        + "".join(f"disease number {i}\tDisease\tMESH\tMESH:D{i:06d}\n" for i in range(30))
+        + "".join(f"chemical {i}\tChemical\tCHEBI\tCHEBI:{i}\n" for i in range(30))
+    )
+    args = train.parse_args(_argv(tmp_path, data_dir, "random", "--max-steps", "2", "--kb", str(kb)))
+    args.dbr = "random"
+    train_examples, _, fields = train.load_examples(args)
+    dense = train_examples.filter(lambda row: row["corpus"] == "DBR")
+    assert len(dense) > 0 and len(train_examples) == len(dense) + 6 * len(SENTENCES)
+    assert all("NCBI-disease" not in instruction for instruction in dense["instruction"])
+    assert fields["dataset_names"] == ["NCBI-disease"]
+    for tokens, labels in zip(dense["tokens"], dense["labels"]):
+        positives = sum(label == 1 for label in labels)
+        assert 1 <= positives <= 10 and len(tokens) == len(labels)
