@@ -7,8 +7,8 @@ mean pooling and L2 normalisation, which is what a sentence-transformers MiniLM 
 
 Index folder (written by `build_linking_index.py`):
 
-    manifest.json          format, embedder, dims, counts, per-type row ranges, embedding dtype
-    embeddings.npy         (N, dims) int8, rows grouped by type (contiguous per type)
+    manifest.json          format, embedder, dims, counts, per-type and per-(type, id prefix) row ranges, dtype
+    embeddings.npy         (N, dims) int8, rows grouped by type, within a type by id prefix (MESH, MONDO, ...)
     scales.npy             (N,) float32, per-row dequantisation scale (row ~= int8 * scale)   [int8 only]
     names_bytes.npy        uint8 UTF-8 blob of all names;  names_offsets.npy (N + 1,) int64
     ids_bytes.npy          uint8 UTF-8 blob of all ids;    ids_offsets.npy   (N + 1,) int64
@@ -48,14 +48,14 @@ class MeanPoolingEncoder:
         self.device = torch.device(device)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, max_length: int = 256, device: str = "cpu", quantize: bool = False,
+    def from_pretrained(cls, name_or_path: str, max_length: int = 256, device: str = "cpu", dtype: str = "float32",
                         **kwargs):
+        """`dtype="bfloat16"`: bf16 weights, ~4x faster than float32 on CPUs with AVX512-BF16 (cosine ~0.9999 to the
+        float32 vectors); pooling and normalisation are done in float32 either way."""
         from transformers import AutoModel, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
-        model = AutoModel.from_pretrained(name_or_path, **kwargs)
-        if quantize:  # dynamic int8 Linear layers: ~4x faster on CPU; the index must have been built the same way
-            model = torch.ao.quantization.quantize_dynamic(model.eval(), {torch.nn.Linear}, dtype=torch.qint8)
+        model = AutoModel.from_pretrained(name_or_path, dtype=getattr(torch, dtype), **kwargs)
         return cls(model, tokenizer, max_length=max_length, device=device)
 
     @property
@@ -81,10 +81,10 @@ class MeanPoolingEncoder:
             idx = order[start : start + batch_size]
             batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                    max_length=self.max_length, return_tensors="pt").to(self.device)
-            hidden = self.model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            hidden = self.model(**batch).last_hidden_state.float()
+            mask = batch["attention_mask"].unsqueeze(-1).float()
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            out[idx] = torch.nn.functional.normalize(pooled.float(), p=2, dim=-1).cpu().numpy()
+            out[idx] = torch.nn.functional.normalize(pooled, p=2, dim=-1).cpu().numpy()
         return out
 
 
@@ -125,6 +125,8 @@ class EntityLinker:
 
     def __init__(self, folder: str | os.PathLike, encoder: MeanPoolingEncoder | None = None, embedder: str | None = None,
                  chunk_rows: int = 65536, device: str = "cpu"):
+        """`encoder`: a ready MeanPoolingEncoder; else `embedder` (path / Hub id) or the manifest's embedder is loaded
+        in the manifest's `encoder_dtype` (the dtype the index was encoded with)."""
         folder = Path(folder)
         manifest_path = folder / MANIFEST
         if not manifest_path.is_file():
@@ -140,6 +142,8 @@ class EntityLinker:
         self.names = _Strings(folder, "names")
         self.ids = _Strings(folder, "ids")
         self.type_ranges = {t: tuple(r) for t, r in self.manifest["type_ranges"].items()}
+        self.prefix_ranges = {t: {p: tuple(r) for p, r in ranges.items()}
+                              for t, ranges in self.manifest.get("id_prefix_ranges", {}).items()}
         self.chunk_rows = chunk_rows
         self.device = torch.device(device)
         if len(self.names) != self.embeddings.shape[0] or len(self.ids) != self.embeddings.shape[0]:
@@ -147,7 +151,7 @@ class EntityLinker:
         if encoder is None:
             encoder = MeanPoolingEncoder.from_pretrained(
                 self._resolve_embedder(embedder), max_length=int(self.manifest.get("max_seq_length", 256)),
-                device=device, quantize=self.manifest.get("encoder_quantization") == "dynamic-int8")
+                device=device, dtype=self.manifest.get("encoder_dtype") or "float32")
         if encoder.dims != self.embeddings.shape[1]:
             raise ValueError(f"embedder gives {encoder.dims}-d vectors, index {folder} holds {self.embeddings.shape[1]}-d")
         self.encoder = encoder
@@ -177,9 +181,13 @@ class EntityLinker:
     def __len__(self) -> int:
         return int(self.embeddings.shape[0])
 
-    def link(self, mentions: list[str], entity_types: list[str], top_k: int = 5, batch_size: int = 128) -> list[list[dict]]:
+    def link(self, mentions: list[str], entity_types: list[str], top_k: int = 5, batch_size: int = 128,
+             id_prefixes: list[str] | None = None) -> list[list[dict]]:
         """For each mention, the `top_k` best KB concepts of its type, best first:
-        `{"id": ..., "name": <best-matching KB name of that id>, "score": cosine similarity}`; distinct ids."""
+        `{"id": ..., "name": <best-matching KB name of that id>, "score": cosine similarity}`; distinct ids.
+
+        `id_prefixes` (e.g. `["MESH"]`) keeps only KB ids with those prefixes (the vocabulary a corpus is normalised
+        to); a mention whose type has none of them gets `[]`."""
         if isinstance(mentions, str) or isinstance(entity_types, str):
             raise TypeError("mentions and entity_types must be lists of strings")
         if len(mentions) != len(entity_types):
@@ -191,26 +199,40 @@ class EntityLinker:
                 raise ValueError(f"unknown entity type {etype!r}; expected one of {list(LINKING_TYPES)}")
             if etype not in self.types:
                 raise ValueError(f"the linking index {self.folder} has no {etype!r} names (it has {self.types})")
+        if id_prefixes is not None:
+            if isinstance(id_prefixes, str):
+                id_prefixes = [id_prefixes]
+            id_prefixes = [p.rstrip(":") for p in id_prefixes]
+            known = {p for ranges in self.prefix_ranges.values() for p in ranges}
+            if not set(id_prefixes) & known:
+                raise ValueError(f"none of the id prefixes {id_prefixes} occurs in the index; it has {sorted(known)}")
         results: list[list[dict]] = [[] for _ in mentions]
         if not mentions:
             return results
         vectors = self.encoder.encode(list(mentions), batch_size=batch_size)
         for etype in dict.fromkeys(entity_types):
             rows = [i for i, t in enumerate(entity_types) if t == etype]
-            scores, index = self._search(vectors[rows], etype, top_k)
+            ranges = [self.type_ranges[etype]]
+            if id_prefixes is not None:
+                ranges = [self.prefix_ranges.get(etype, {})[p] for p in id_prefixes if p in self.prefix_ranges.get(etype, {})]
+                if not ranges:
+                    continue
+            scores, index = self._search(vectors[rows], ranges, top_k)
             for j, i in enumerate(rows):
                 results[i] = self._collect(scores[j], index[j], top_k)
         return results
 
-    def _search(self, queries: np.ndarray, etype: str, top_k: int):
-        """Exact top-n rows of the type's slice, n = a margin above top_k so that top_k distinct ids survive."""
-        start, end = self.type_ranges[etype]
-        n = min(end - start, 4 * top_k + 16)
+    def _search(self, queries: np.ndarray, ranges: list[tuple[int, int]] | str, top_k: int):
+        """Exact top-n rows within `ranges` (row ranges, or a type name for its whole slice), n = a margin above
+        top_k so that top_k distinct ids survive."""
+        if isinstance(ranges, str):
+            ranges = [self.type_ranges[ranges]]
+        n = min(sum(end - start for start, end in ranges), 4 * top_k + 16)
         q = torch.from_numpy(queries).to(self.device)
         best_scores = torch.full((len(queries), 0), float("-inf"), device=self.device)
         best_index = torch.zeros((len(queries), 0), dtype=torch.long, device=self.device)
-        for lo in range(start, end, self.chunk_rows):
-            hi = min(end, lo + self.chunk_rows)
+        chunks = [(lo, min(end, lo + self.chunk_rows)) for start, end in ranges for lo in range(start, end, self.chunk_rows)]
+        for lo, hi in chunks:
             block = torch.from_numpy(np.asarray(self.embeddings[lo:hi], dtype=np.float32)).to(self.device)
             scores = q @ block.T
             if self.scales is not None:

@@ -25,6 +25,7 @@ import math
 import shutil
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,9 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast for training steps and the final evaluation (~3x faster on CPUs with "
+                        "AVX512-BF16; weights and optimizer stay float32)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint under <output>/checkpoints")
     p.add_argument("--skip-eval-before", action="store_true")
     p.add_argument("--results", default=str(RESULTS_PATH))
@@ -226,6 +230,7 @@ def main(argv=None):
         t = time.time()
         record["before"] = evaluate(base, eval_set, desc="before")
         record["before"]["seconds"] = time.time() - t
+        record["before"]["dtype"] = "float32"
         del base
         _write(results_path, record)
 
@@ -248,6 +253,9 @@ def main(argv=None):
         log = [row for row in log if row["step"] <= start]
         print(f"resumed from {resume_from} at step {start}", flush=True)
 
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else nullcontext()
+
     model.train()
     t_train = time.time()
     running = []
@@ -255,7 +263,8 @@ def main(argv=None):
     for step in bar:
         etype, anchors, positives = batch_for_step(train, type_names, type_probs, step, args.batch_size, args.seed, names)
         features = [model.preprocess(anchors), model.preprocess(positives)]
-        loss = loss_fn(features, None)
+        with autocast():
+            loss = loss_fn(features, None)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -280,14 +289,18 @@ def main(argv=None):
             _write(results_path, record)
     train_seconds = time.time() - t_train
     record["loss_log"] = log
+    record.setdefault("runs", []).append({"resumed_from_step": start, "bf16": args.bf16, "seconds": round(train_seconds, 1),
+                                          "steps": args.steps - start})
     record["train"] = {"steps": args.steps, "resumed_from_step": start, "seconds_this_run": round(train_seconds, 1),
                        "pairs_per_second": round((args.steps - start) * args.batch_size / max(train_seconds, 1e-9), 2)}
 
     model.eval()
     model.save(str(output))
     t = time.time()
-    record["after"] = evaluate(model, eval_set, desc="after")
+    with autocast():
+        record["after"] = evaluate(model, eval_set, desc="after")
     record["after"]["seconds"] = time.time() - t
+    record["after"]["dtype"] = "bfloat16 autocast" if args.bf16 else "float32"
     record["output"] = str(output)
     _write(results_path, record)
     print(json.dumps({k: record.get(k) for k in ("before", "after", "train")}, indent=1), flush=True)

@@ -54,6 +54,7 @@ def parse_args(argv=None):
                    help="train_embedder.py results: its config re-creates the held-out concepts")
     p.add_argument("--skip-heldout", action="store_true")
     p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--skip-unrestricted", action="store_true", help="only the target-vocabulary (id prefix) figures")
     p.add_argument("--name", default="linking", help="results file stem under benchmarks/results")
     return p.parse_args(argv)
 
@@ -119,7 +120,10 @@ def index_id_sets(linker: EntityLinker) -> dict[str, set[str]]:
     return out
 
 
-def score_set(linker: EntityLinker, id_sets, rows, hgnc, batch_size: int) -> dict:
+TARGET_PREFIXES = {"Disease": ["MESH"], "Chemical": ["MESH"], "Species": ["NCBITaxon"], "Gene": ["HGNC"]}
+
+
+def score_set(linker: EntityLinker, id_sets, rows, hgnc, batch_size: int, restrict: bool) -> dict:
     scored = [(m, t, kb_ids(ids, t, hgnc)) for m, t, ids in rows if ids.strip() != "-1"]
     if not scored:
         return {}
@@ -130,12 +134,17 @@ def score_set(linker: EntityLinker, id_sets, rows, hgnc, batch_size: int) -> dic
     for etype, idx in by_type.items():
         if etype not in linker.types:
             continue
+        if restrict and not set(TARGET_PREFIXES[etype]) & set(linker.prefix_ranges.get(etype, {})):
+            out[etype] = {"skipped": f"the index has no {TARGET_PREFIXES[etype]} ids of type {etype}"}
+            continue
         mentions = [scored[i][0] for i in idx]
         golds = [set(scored[i][2]) for i in idx]
         t = time.perf_counter()
         links = []
         for lo in range(0, len(mentions), batch_size):
-            links.extend(linker.link(mentions[lo : lo + batch_size], [etype] * len(mentions[lo : lo + batch_size]), top_k=5))
+            chunk = mentions[lo : lo + batch_size]
+            links.extend(linker.link(chunk, [etype] * len(chunk), top_k=5,
+                                     id_prefixes=TARGET_PREFIXES[etype] if restrict else None))
         seconds = time.perf_counter() - t
         hit1 = sum(bool(r) and r[0]["id"] in g for r, g in zip(links, golds))
         hit5 = sum(any(x["id"] in g for x in r) for r, g in zip(links, golds))
@@ -245,7 +254,10 @@ def main(argv=None):
     indexes = dict(spec.split("=", 1) for spec in args.index)
     figures = {
         "what": "acc@k given gold mentions (top-k distinct KB ids of the gold type; composite mentions: any gold id); "
-                "ceiling = share of scored mentions whose gold id is in the index under that type",
+                "ceiling = share of scored mentions whose gold id is in the index under that type. `nen`: candidates "
+                "restricted to the corpus's target vocabulary (id_prefixes: Disease/Chemical MESH, Species NCBITaxon, "
+                "Gene HGNC), as linking to a corpus's ontology is scored; `nen_unrestricted`: all ids of the type "
+                "(MONDO/DOID/CHEBI/MeSH-organism synonyms of the gold concept then count as misses)",
         "hgnc_table": args.hgnc_table if hgnc else None,
         "hgnc_entrez_ids": len(hgnc),
         "not_measured": "end-to-end NER + linking F1: needs the trained NER model, which does not exist yet",
@@ -259,19 +271,24 @@ def main(argv=None):
         id_sets = index_id_sets(linker)
         entry = {"path": path, "manifest": {k: linker.manifest.get(k) for k in
                                             ("embedder", "count", "counts", "dims", "embedding_dtype",
-                                             "encoder_quantization", "max_seq_length", "encode_names_per_second")},
+                                             "encoder_dtype", "precomputed", "max_seq_length", "encode_names_per_second")},
                  "load_seconds_in_process": round(load_s, 2), "nen": {}}
         for corpus in args.corpora.split(","):
             for split in args.splits.split(","):
                 rows = read_mentions(nen_dir, corpus, split)
                 if rows is None:
                     continue
-                result = score_set(linker, id_sets, rows, hgnc, args.batch_size)
-                entry["nen"][f"{corpus}/{split}"] = result
-                for etype, r in result.items():
-                    print(f"[{label}] {corpus}/{split} {etype}: acc@1 {r['acc@1']:.2f} acc@5 {r['acc@5']:.2f} "
-                          f"ceiling {r['ceiling']:.2f} (n={r['mentions_scored']}, {r['mentions_per_second']:.0f} mentions/s)",
-                          flush=True)
+                for restrict, key in ((True, "nen"), (False, "nen_unrestricted")):
+                    if not restrict and args.skip_unrestricted:
+                        continue
+                    result = score_set(linker, id_sets, rows, hgnc, args.batch_size, restrict)
+                    entry.setdefault(key, {})[f"{corpus}/{split}"] = result
+                    for etype, r in result.items():
+                        if "skipped" in r:
+                            continue
+                        print(f"[{label}] {key} {corpus}/{split} {etype}: acc@1 {r['acc@1']:.2f} acc@5 {r['acc@5']:.2f} "
+                              f"ceiling {r['ceiling']:.2f} (n={r['mentions_scored']}, {r['mentions_per_second']:.0f} mentions/s)",
+                              flush=True)
                 if corpus in ("BC5CDR", "S800", "GNormPlus") and len(sample_mentions) < 1536:
                     picked = [(m, t2) for m, t2, ids in rows if t2 in linker.types][:512]
                     sample_mentions += [m for m, _ in picked]
@@ -299,11 +316,19 @@ def render_markdown(record: dict) -> str:
     first = record["indexes"][labels[0]]["nen"]
     for key, per_type in first.items():
         for etype, r in per_type.items():
+            if "skipped" in r:
+                continue
             cells = []
             for l in labels:
                 x = record["indexes"][l]["nen"].get(key, {}).get(etype)
+                x = None if x is None or "skipped" in x else x
                 cells += [f"{x['acc@1']:.1f}", f"{x['acc@5']:.1f}"] if x else ["–", "–"]
             lines.append(f"| {key} | {etype} | {r['mentions_scored']} | {r['ceiling']:.1f} | " + " | ".join(cells) + " |")
+    for l in labels:
+        un = record["indexes"][l].get("nen_unrestricted")
+        if un:
+            lines += ["", f"{l}, candidates not restricted to the target vocabulary (acc@1 / acc@5): " + "; ".join(
+                f"{key} {etype} {x['acc@1']:.1f} / {x['acc@5']:.1f}" for key, per in un.items() for etype, x in per.items() if "skipped" not in x)]
     for l in labels:
         e = record["indexes"][l]
         lines += ["", f"## {l}: `{e['path']}`", "", "```", json.dumps(e["manifest"], indent=1), "```"]

@@ -76,7 +76,8 @@ def kb_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def index_folder(tmp_path_factory, tiny_embedder, kb_file):
     out = tmp_path_factory.mktemp("index") / "idx"
-    build_linking_index.main(["--kb", str(kb_file), "--embedder", tiny_embedder, "--output", str(out), "--chunk", "7"])
+    build_linking_index.main(["--kb", str(kb_file), "--embedder", tiny_embedder, "--output", str(out), "--chunk", "7",
+                              "--dtype", "float32"])
     return out
 
 
@@ -174,6 +175,20 @@ def test_hub_repo_id_goes_through_snapshot_download(monkeypatch, index_folder):
     assert calls == ["some-org/vaner-linking-index"] and len(linker) == len(KB_ROWS)
 
 
+def test_id_prefix_filter(linker, index_folder):
+    manifest = json.loads((index_folder / "manifest.json").read_text())
+    assert set(manifest["id_prefix_ranges"]["Disease"]) == {"MESH", "MONDO"}
+    (both,) = linker.link(["Breast Cancer"], ["Disease"], top_k=10)
+    assert {r["id"].split(":")[0] for r in both} == {"MESH", "MONDO"}
+    out = linker.link(["Breast Cancer", "insulin"], ["Disease", "Chemical"], top_k=10, id_prefixes=["MESH:"])
+    assert out[0] and all(r["id"].startswith("MESH:") for r in out[0])
+    assert out[0][0]["id"] == "MESH:D001943"
+    assert sorted(r["id"] for r in out[1]) == ["MESH:D001241", "MESH:D002945"]  # CHEBI:5931 filtered out
+    assert linker.link(["human"], ["Species"], id_prefixes=["MESH"]) == [[]]
+    with pytest.raises(ValueError, match="none of the id prefixes"):
+        linker.link(["human"], ["Species"], id_prefixes=["UMLS"])
+
+
 def test_bad_arguments(linker):
     with pytest.raises(ValueError, match="unknown entity type 'Protein'"):
         linker.link(["BRCA1"], ["Protein"])
@@ -183,12 +198,34 @@ def test_bad_arguments(linker):
 
 def test_index_of_some_types_rejects_the_others(tmp_path, tiny_embedder, kb_file):
     out = tmp_path / "idx"
-    build_linking_index.main(["--kb", str(kb_file), "--embedder", tiny_embedder, "--output", str(out), "--types", "Species"])
+    build_linking_index.main(["--kb", str(kb_file), "--embedder", tiny_embedder, "--output", str(out), "--types", "Species",
+                              "--dtype", "float32"])
     linker = EntityLinker.from_pretrained(out)
     assert linker.types == ["Species"]
     assert linker.link(["human"], ["Species"], top_k=1)[0][0]["id"] == "NCBITaxon:9606"
     with pytest.raises(ValueError, match="has no 'Gene' names"):
         linker.link(["BRCA1"], ["Gene"])
+
+
+def test_bfloat16_index_and_precomputed_vectors(tmp_path, tiny_embedder, kb_file, index_folder):
+    out = tmp_path / "bf16"
+    build_linking_index.main(["--kb", str(kb_file), "--embedder", tiny_embedder, "--output", str(out)])
+    linker = EntityLinker.from_pretrained(out)
+    assert linker.manifest["encoder_dtype"] == "bfloat16"
+    assert linker.encoder.model.dtype == torch.bfloat16  # mentions are encoded the way the index was
+    assert linker.link(["BRCA2"], ["Gene"], top_k=1)[0][0]["id"] == "HGNC:1101"
+    # --precomputed: vectors of the distinct names in dbr.kb order give the same index as encoding
+    from dbr.kb import load_kb as load_dbr_kb
+
+    names = load_dbr_kb(kb_file).names
+    vectors = MeanPoolingEncoder.from_pretrained(tiny_embedder, max_length=32).encode(names)
+    np.save(tmp_path / "pre.npy", vectors.astype(np.float16))
+    pre = tmp_path / "pre"
+    build_linking_index.main(["--kb", str(kb_file), "--embedder", tiny_embedder, "--output", str(pre), "--dtype", "float32",
+                              "--precomputed", str(tmp_path / "pre.npy")])
+    a = np.asarray(np.load(pre / "embeddings.npy"), dtype=np.float32) * np.load(pre / "scales.npy")[:, None]
+    b = np.asarray(np.load(index_folder / "embeddings.npy"), dtype=np.float32) * np.load(index_folder / "scales.npy")[:, None]
+    assert np.abs(a - b).max() < 0.02
 
 
 def test_training_batches_are_deterministic_and_one_type(kb_file):
