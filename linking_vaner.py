@@ -124,7 +124,7 @@ class EntityLinker:
     """Exact nearest-name search restricted to the mention's entity type over a memory-mapped index."""
 
     def __init__(self, folder: str | os.PathLike, encoder: MeanPoolingEncoder | None = None, embedder: str | None = None,
-                 chunk_rows: int = 65536, device: str = "cpu"):
+                 chunk_rows: int = 32768, device: str = "cpu"):
         """`encoder`: a ready MeanPoolingEncoder; else `embedder` (path / Hub id) or the manifest's embedder is loaded
         in the manifest's `encoder_dtype` (the dtype the index was encoded with)."""
         folder = Path(folder)
@@ -258,3 +258,51 @@ class EntityLinker:
             if len(out) == top_k:
                 break
         return out
+
+
+# ------------------------------------------------------------------------------------------ abbreviations
+
+_PAREN = re.compile(r"\(([^()]{1,12})\)")
+
+
+def _best_long_form(short: str, words_before: list[str]) -> str | None:
+    """Schwartz & Hearst (2003): the shortest run of preceding words whose characters contain the short form's
+    letters/digits in order, the first one starting a word."""
+    max_words = min(len(short) + 5, 2 * len(short))
+    candidate = " ".join(words_before[-max_words:])
+    s, l = len(short) - 1, len(candidate) - 1
+    while s >= 0:
+        c = short[s].lower()
+        if not c.isalnum():
+            s -= 1
+            continue
+        while l >= 0 and (candidate[l].lower() != c or (s == 0 and l > 0 and candidate[l - 1].isalnum())):
+            l -= 1
+        if l < 0:
+            return None
+        l -= 1
+        s -= 1
+    start = candidate.rfind(" ", 0, l + 1) + 1
+    long_form = candidate[start:].strip(" ,;:")
+    if len(long_form) <= len(short) or short.lower() in long_form.lower().split():
+        return None
+    return long_form
+
+
+def find_abbreviations(text: str) -> dict[str, str]:
+    """Short form -> long form for the `long form (SF)` definitions in `text` (first definition wins).
+
+    For linking a span such as `DMD` with its document: `abbreviations.get(span, span)` gives the text to link.
+    """
+    out: dict[str, str] = {}
+    for match in _PAREN.finditer(text):
+        short = match.group(1).strip()
+        if not (2 <= len(short) <= 10) or not short[0].isalnum() or not any(ch.isalpha() for ch in short):
+            continue
+        if len(short.split()) > 2 or short in out:
+            continue
+        words = text[: match.start()].split()
+        long_form = _best_long_form(short, words)
+        if long_form:
+            out[short] = long_form
+    return out

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import RESULTS_DIR, write_results  # noqa: E402
-from linking_vaner import EntityLinker  # noqa: E402
+from linking_vaner import EntityLinker, find_abbreviations  # noqa: E402
 
 NEN_DIR = ROOT.parent / "shared" / "data" / "nen"
 CORPORA = ["NCBI-disease", "BC5CDR", "S800", "Linnaeus", "GNormPlus", "NLM-Gene"]
@@ -103,8 +103,21 @@ def read_mentions(nen_dir: Path, corpus: str, split: str):
         assert header == ["doc_id", "start", "end", "mention", "type", "ids"], (path, header)
         for line in handle:
             doc, start, end, mention, etype, ids = line.rstrip("\n").split("\t")
-            rows.append((mention, etype, ids))
+            rows.append((mention, etype, ids, doc))
     return rows
+
+
+def expand_abbreviations(nen_dir: Path, corpus: str, split: str, rows):
+    """Mentions that are a short form defined in their document (`long form (SF)`) replaced by the long form."""
+    texts = {}
+    with open(nen_dir / corpus / f"{split}.docs.tsv", encoding="utf-8") as handle:
+        handle.readline()
+        for line in handle:
+            doc, text = line.rstrip("\n").split("\t", 1)
+            texts[doc] = text
+    abbreviations = {doc: find_abbreviations(text) for doc, text in texts.items()}
+    out = [(abbreviations.get(doc, {}).get(m, m), t, ids, doc) for m, t, ids, doc in rows]
+    return out, sum(a[0] != b[0] for a, b in zip(out, rows))
 
 
 # ------------------------------------------------------------------------------------------------ scoring
@@ -124,7 +137,7 @@ TARGET_PREFIXES = {"Disease": ["MESH"], "Chemical": ["MESH"], "Species": ["NCBIT
 
 
 def score_set(linker: EntityLinker, id_sets, rows, hgnc, batch_size: int, restrict: bool) -> dict:
-    scored = [(m, t, kb_ids(ids, t, hgnc)) for m, t, ids in rows if ids.strip() != "-1"]
+    scored = [(m, t, kb_ids(ids, t, hgnc)) for m, t, ids, _ in rows if ids.strip() != "-1"]
     if not scored:
         return {}
     by_type: dict[str, list[int]] = {}
@@ -152,7 +165,7 @@ def score_set(linker: EntityLinker, id_sets, rows, hgnc, batch_size: int, restri
         n = len(mentions)
         out[etype] = {
             "mentions_scored": n,
-            "left_out_no_id": sum(1 for _, t2, ids in rows if t2 == etype and ids.strip() == "-1"),
+            "left_out_no_id": sum(1 for _, t2, ids, _ in rows if t2 == etype and ids.strip() == "-1"),
             "acc@1": round(100 * hit1 / n, 2),
             "acc@5": round(100 * hit5 / n, 2),
             "ceiling": round(100 * covered / n, 2),
@@ -202,9 +215,9 @@ MEMORY_PROBE = r"""
 import json, resource, sys, time
 import torch
 torch.set_num_threads({threads})
-def rss_mb():
+def rss_mb(field="VmRSS"):
     for line in open("/proc/self/status"):
-        if line.startswith("VmRSS"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
 sys.path.insert(0, {root!r})
 base = rss_mb()
@@ -231,6 +244,8 @@ print(json.dumps({{
     "import_seconds": round(import_s, 3), "from_pretrained_seconds": round(load_s, 3),
     "rss_mb_before": round(base, 1), "rss_mb_after_load": round(after_load, 1),
     "rss_mb_after_linking": round(rss_mb(), 1),
+    "rss_anon_mb_after_linking": round(rss_mb("RssAnon"), 1),
+    "rss_file_mb_after_linking": round(rss_mb("RssFile"), 1),
     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     "first_link_call_seconds": round(first_s, 3),
     "batch_mentions": len(mentions), "batch_seconds": round(batch_s, 3),
@@ -257,7 +272,9 @@ def main(argv=None):
                 "ceiling = share of scored mentions whose gold id is in the index under that type. `nen`: candidates "
                 "restricted to the corpus's target vocabulary (id_prefixes: Disease/Chemical MESH, Species NCBITaxon, "
                 "Gene HGNC), as linking to a corpus's ontology is scored; `nen_unrestricted`: all ids of the type "
-                "(MONDO/DOID/CHEBI/MeSH-organism synonyms of the gold concept then count as misses)",
+                "(MONDO/DOID/CHEBI/MeSH-organism synonyms of the gold concept then count as misses); `nen_abbreviations`: as "
+                "`nen`, with mentions that are a short form defined in their document (`long form (SF)`, "
+                "linking_vaner.find_abbreviations, Schwartz-Hearst) replaced by the long form before linking",
         "hgnc_table": args.hgnc_table if hgnc else None,
         "hgnc_entrez_ids": len(hgnc),
         "not_measured": "end-to-end NER + linking F1: needs the trained NER model, which does not exist yet",
@@ -278,10 +295,13 @@ def main(argv=None):
                 rows = read_mentions(nen_dir, corpus, split)
                 if rows is None:
                     continue
-                for restrict, key in ((True, "nen"), (False, "nen_unrestricted")):
+                expanded, n_expanded = expand_abbreviations(nen_dir, corpus, split, rows)
+                entry.setdefault("abbreviations_expanded", {})[f"{corpus}/{split}"] = n_expanded
+                for restrict, key, use in ((True, "nen", rows), (False, "nen_unrestricted", rows),
+                                           (True, "nen_abbreviations", expanded)):
                     if not restrict and args.skip_unrestricted:
                         continue
-                    result = score_set(linker, id_sets, rows, hgnc, args.batch_size, restrict)
+                    result = score_set(linker, id_sets, use, hgnc, args.batch_size, restrict)
                     entry.setdefault(key, {})[f"{corpus}/{split}"] = result
                     for etype, r in result.items():
                         if "skipped" in r:
@@ -290,7 +310,7 @@ def main(argv=None):
                               f"ceiling {r['ceiling']:.2f} (n={r['mentions_scored']}, {r['mentions_per_second']:.0f} mentions/s)",
                               flush=True)
                 if corpus in ("BC5CDR", "S800", "GNormPlus") and len(sample_mentions) < 1536:
-                    picked = [(m, t2) for m, t2, ids in rows if t2 in linker.types][:512]
+                    picked = [(m, t2) for m, t2, ids, _ in rows if t2 in linker.types][:512]
                     sample_mentions += [m for m, _ in picked]
                     sample_types += [t2 for _, t2 in picked]
         if not args.skip_heldout and Path(args.heldout_results).is_file():
@@ -325,6 +345,10 @@ def render_markdown(record: dict) -> str:
                 cells += [f"{x['acc@1']:.1f}", f"{x['acc@5']:.1f}"] if x else ["–", "–"]
             lines.append(f"| {key} | {etype} | {r['mentions_scored']} | {r['ceiling']:.1f} | " + " | ".join(cells) + " |")
     for l in labels:
+        ab = record["indexes"][l].get("nen_abbreviations")
+        if ab:
+            lines += ["", f"{l}, abbreviations defined in the document expanded before linking (acc@1 / acc@5): " + "; ".join(
+                f"{key} {etype} {x['acc@1']:.1f} / {x['acc@5']:.1f}" for key, per in ab.items() for etype, x in per.items() if "skipped" not in x)]
         un = record["indexes"][l].get("nen_unrestricted")
         if un:
             lines += ["", f"{l}, candidates not restricted to the target vocabulary (acc@1 / acc@5): " + "; ".join(

@@ -248,3 +248,12 @@ def test_training_batches_are_deterministic_and_one_type(kb_file):
         id_of.setdefault(name, set()).add(eid)
     for x, y in zip(anchors, positives):
         assert x.lower() != y.lower() and id_of[x] & id_of[y]
+
+
+def test_find_abbreviations():
+    from linking_vaner import find_abbreviations
+
+    text = ("Duchenne muscular dystrophy (DMD) and the adenomatous polyposis coli (APC) gene; "
+            "ataxia-telangiectasia (A-T); treated with 5 mg (p<0.05) aspirin (see above).")
+    assert find_abbreviations(text) == {"DMD": "Duchenne muscular dystrophy", "APC": "adenomatous polyposis coli",
+                                        "A-T": "ataxia-telangiectasia"}
