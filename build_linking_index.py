@@ -171,7 +171,7 @@ def build_index(args) -> Path:
 
     embedder_name = args.embedder_name or args.embedder
     if args.copy_embedder:
-        shutil.copytree(args.embedder, out / "embedder", dirs_exist_ok=True)
+        shutil.copytree(args.embedder, out / "embedder", dirs_exist_ok=True, ignore=shutil.ignore_patterns("checkpoints"))
         embedder_name = "embedder"
     manifest = {
         "format": INDEX_FORMAT,
