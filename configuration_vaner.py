@@ -59,6 +59,8 @@ class VanerConfig(PreTrainedConfig):
             Tokens of overlap between consecutive windows of a long sentence.
         classifier_dropout (`float`, *optional*, defaults to 0.1):
             Dropout before the O/B/I head.
+        linking_index (`str`, *optional*, defaults to `None`):
+            Linking index folder or Hub repo used by the pipeline's `link=True` (see `build_linking_index.py`).
         id2label (`dict[int, str]`, *optional*, defaults to `{0: "O", 1: "B", 2: "I"}`):
             The untyped IOB2 labels; the type comes from the instruction.
     """
@@ -78,6 +80,7 @@ class VanerConfig(PreTrainedConfig):
     max_length: int = 128
     stride: int = 32
     classifier_dropout: float = 0.1
+    linking_index: str | None = None
 
     def __post_init__(self, **kwargs):
         if self.id2label is None:

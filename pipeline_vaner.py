@@ -19,8 +19,10 @@ import torch
 from transformers import Pipeline
 
 try:  # imported as a Hub module
+    from .linking_vaner import EntityLinker, find_abbreviations
     from .processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words
 except ImportError:  # imported from a source checkout
+    from linking_vaner import EntityLinker, find_abbreviations
     from processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words
 
 __all__ = ["VanerTokenClassificationPipeline", "word_probabilities"]
@@ -78,9 +80,14 @@ class VanerTokenClassificationPipeline(Pipeline):
         dataset (`str`, *optional*): steer with a training corpus' instruction (e.g. `"NCBI-disease"`); tags only
             that corpus' entity type unless `entity_types` says otherwise.
         forward_batch_size (`int`, *optional*, defaults to 32): sequences per forward pass.
+        link (`bool` or `str`, *optional*, defaults to `False`): add KB concept ids to every span; `True` uses
+            `model.config.linking_index`, a string names a linking index folder or Hub repo
+            (`build_linking_index.py`). Abbreviations defined in the text (`long form (SF)`) are linked
+            through their long form.
+        link_top_k (`int`, *optional*, defaults to 1): concept ids per span.
 
     Returns, per text, a list of `{"entity_group", "word", "start", "end", "score"}` sorted by position;
-    `text[start:end] == word`.
+    `text[start:end] == word`. With `link`, each span also has `"ids": [{"id", "name", "score"}, ...]`.
     """
 
     _load_tokenizer = True
@@ -95,6 +102,8 @@ class VanerTokenClassificationPipeline(Pipeline):
         entity_types: str | list[str] | None = None,
         dataset: str | None = None,
         forward_batch_size: int | None = None,
+        link: bool | str | None = None,
+        link_top_k: int | None = None,
         **unused: Any,
     ) -> tuple[dict, dict, dict]:
         if unused:
@@ -106,7 +115,21 @@ class VanerTokenClassificationPipeline(Pipeline):
         forward = {} if forward_batch_size is None else {"forward_batch_size": int(forward_batch_size)}
         if forward.get("forward_batch_size", 1) < 1:
             raise ValueError(f"forward_batch_size must be >= 1, got {forward_batch_size}")
-        return preprocess, forward, {}
+        postprocess: dict[str, Any] = {}
+        if link:
+            postprocess["linker"] = self._linker(link)
+            postprocess["link_top_k"] = 1 if link_top_k is None else int(link_top_k)
+        return preprocess, forward, postprocess
+
+    def _linker(self, link: bool | str) -> EntityLinker:
+        """The entity linker for `link` (True: the config's index), loaded once per pipeline."""
+        location = self.model.config.linking_index if link is True else link
+        if not location:
+            raise ValueError("link=True needs model.config.linking_index; pass link='index folder or Hub repo'")
+        linkers = self.__dict__.setdefault("_linkers", {})
+        if location not in linkers:
+            linkers[location] = EntityLinker.from_pretrained(location)
+        return linkers[location]
 
     def _requested_types(self, entity_types: str | list[str] | None, dataset: str | None) -> list[str]:
         config = self.model.config
@@ -159,7 +182,7 @@ class VanerTokenClassificationPipeline(Pipeline):
         word_probs = word_probabilities(self.model, windows, self.tokenizer.pad_token_id, forward_batch_size, self.device)
         return {**model_inputs, "word_probs": word_probs}
 
-    def postprocess(self, model_outputs: dict) -> list[list[dict]]:
+    def postprocess(self, model_outputs: dict, linker: EntityLinker | None = None, link_top_k: int = 1) -> list[list[dict]]:
         texts, sentences = model_outputs["texts"], model_outputs["sentences"]
         grouped: dict[tuple[int, str], list[tuple[_Row, torch.Tensor]]] = {}
         for row, probs in zip(model_outputs["rows"], model_outputs["word_probs"]):
@@ -186,4 +209,17 @@ class VanerTokenClassificationPipeline(Pipeline):
                 )
         for spans in results:
             spans.sort(key=lambda span: (span["start"], -span["end"], span["entity_group"]))
+        if linker is not None:
+            _add_concept_ids(texts, results, linker, link_top_k)
         return results
+
+
+def _add_concept_ids(texts: tuple[str, ...], results: list[list[dict]], linker: EntityLinker, top_k: int) -> None:
+    """Link every span in one batched call; an abbreviation defined in its text is linked by its long form."""
+    spans = [span for spans in results for span in spans]
+    mentions = []
+    for text, text_spans in zip(texts, results):
+        abbreviations = find_abbreviations(text) if text_spans else {}
+        mentions += [abbreviations.get(span["word"], span["word"]) for span in text_spans]
+    for span, ids in zip(spans, linker.link(mentions, [span["entity_group"] for span in spans], top_k=top_k)):
+        span["ids"] = ids

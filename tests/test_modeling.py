@@ -134,7 +134,7 @@ def test_save_and_load_from_a_fresh_process_elsewhere(tiny_tokenizer, tmp_path):
     saved = json.loads((model_dir / "config.json").read_text())
     assert saved["auto_map"]["AutoModelForTokenClassification"] == "modeling_vaner.VanerForTokenClassification"
     assert (model_dir / "model.safetensors").is_file()
-    for code in ["configuration_vaner.py", "modeling_vaner.py", "pipeline_vaner.py", "processing_vaner.py"]:
+    for code in ["configuration_vaner.py", "modeling_vaner.py", "pipeline_vaner.py", "processing_vaner.py", "linking_vaner.py"]:
         assert (model_dir / code).is_file()
     ids = _ids(tiny_tokenizer, "BRCA1 carriers")
     with torch.no_grad():

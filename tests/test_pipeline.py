@@ -99,3 +99,36 @@ def test_errors_name_the_problem(saved_model):
     with pytest.raises(TypeError, match="unexpected argument"):
         ner("BRCA1", aggregation_strategy="simple")
     assert {s["entity_group"] for s in ner("cancer in BRCA1 carriers", dataset="NCBI-disease")} <= {"Disease"}
+
+
+class _RecordingLinker:
+    """Stands in for EntityLinker (tested in test_linking.py): records what the pipeline asks it to link."""
+
+    def __init__(self):
+        self.calls = []
+
+    def link(self, mentions, entity_types, top_k=5):
+        self.calls.append((list(mentions), list(entity_types), top_k))
+        return [[{"id": f"ID:{m}", "name": m, "score": 1.0}] * top_k for m in mentions]
+
+
+def test_link_adds_ids_in_one_call_with_abbreviations_expanded(tiny_tokenizer, monkeypatch):
+    calls: list = []
+    model = _oracle(build_tiny_model(tiny_tokenizer, entity_types=["Gene", "Disease"]), tiny_tokenizer, "BRCA1", calls)
+    ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
+    linker = _RecordingLinker()
+    monkeypatch.setattr(VanerTokenClassificationPipeline, "_linker", lambda self, link: linker)
+    texts = ["Breast cancer 1 (BRCA1) matters. BRCA1 carriers.", "No entity."]
+    spans = ner(texts, link="some/index", link_top_k=2)
+    assert len(linker.calls) == 1
+    mentions, types, top_k = linker.calls[0]
+    assert mentions == ["Breast cancer 1"] * 4 and sorted(types) == ["Disease", "Disease", "Gene", "Gene"]
+    assert top_k == 2
+    assert all(span["ids"][0]["id"] == "ID:Breast cancer 1" and len(span["ids"]) == 2 for span in spans[0])
+    assert spans[1] == []
+
+
+def test_link_true_needs_an_index(tiny_tokenizer):
+    ner = VanerTokenClassificationPipeline(model=build_tiny_model(tiny_tokenizer), tokenizer=tiny_tokenizer)
+    with pytest.raises(ValueError, match="linking_index"):
+        ner("BRCA1", link=True)
