@@ -155,6 +155,9 @@ class EntityLinker:
         if encoder.dims != self.embeddings.shape[1]:
             raise ValueError(f"embedder gives {encoder.dims}-d vectors, index {folder} holds {self.embeddings.shape[1]}-d")
         self.encoder = encoder
+        self._extra: dict[str, tuple] = {}  # type -> (vectors, global row numbers, id prefixes) of add_names rows
+        self._extra_names: list[str] = []
+        self._extra_ids: list[str] = []
 
     @classmethod
     def from_pretrained(cls, index_path_or_repo: str | os.PathLike, embedder: str | None = None, *,
@@ -215,12 +218,59 @@ class EntityLinker:
             ranges = [self.type_ranges[etype]]
             if id_prefixes is not None:
                 ranges = [self.prefix_ranges.get(etype, {})[p] for p in id_prefixes if p in self.prefix_ranges.get(etype, {})]
-                if not ranges:
-                    continue
-            scores, index = self._search(vectors[rows], ranges, top_k)
+                ranges = [r for r in ranges if r]  # () = only added names carry the prefix
+            scores, index = self._search(vectors[rows], ranges, top_k) if ranges else (None, None)
+            if etype in self._extra:
+                scores, index = self._merge_extra(vectors[rows], etype, id_prefixes, top_k, scores, index)
+            if scores is None:
+                continue
             for j, i in enumerate(rows):
                 results[i] = self._collect(scores[j], index[j], top_k)
         return results
+
+    def add_names(self, names: list[str], entity_types: list[str], ids: list[str], batch_size: int = 128) -> None:
+        """Add (name, type, id) rows held in memory beside the index, e.g. a corpus's training annotations
+        (mention text -> gold id) or a user dictionary; `link` searches them together with the index."""
+        if not (len(names) == len(entity_types) == len(ids)):
+            raise ValueError(f"got {len(names)} names, {len(entity_types)} types and {len(ids)} ids")
+        for etype in set(entity_types):
+            if etype not in LINKING_TYPES:
+                raise ValueError(f"unknown entity type {etype!r}; expected one of {list(LINKING_TYPES)}")
+        vectors = self.encoder.encode(list(names), batch_size=batch_size)
+        for etype in dict.fromkeys(entity_types):
+            rows = [i for i, t in enumerate(entity_types) if t == etype]
+            base = len(self) + len(self._extra_names)
+            self._extra_names += [names[i] for i in rows]
+            self._extra_ids += [ids[i] for i in rows]
+            block = (torch.from_numpy(vectors[rows]).to(self.device), torch.arange(base, base + len(rows)),
+                     [ids[i].split(":", 1)[0] if ":" in ids[i] else "" for i in rows])
+            old = self._extra.get(etype)
+            if old is not None:
+                block = (torch.cat([old[0], block[0]]), torch.cat([old[1], block[1]]), old[2] + block[2])
+            self._extra[etype] = block
+        for etype, (_, _, prefixes) in self._extra.items():
+            for p in set(prefixes):
+                self.prefix_ranges.setdefault(etype, {}).setdefault(p, ())
+
+    def clear_added_names(self) -> None:
+        """Forget every row added with `add_names`."""
+        self._extra, self._extra_names, self._extra_ids = {}, [], []
+        self.prefix_ranges = {t: {p: r for p, r in ranges.items() if r} for t, ranges in self.prefix_ranges.items()}
+
+    def _merge_extra(self, queries, etype, id_prefixes, top_k, scores, index):
+        vectors, rows, prefixes = self._extra[etype]
+        if id_prefixes is not None:
+            keep = torch.tensor([p in id_prefixes for p in prefixes], dtype=torch.bool)
+            vectors, rows = vectors[keep], rows[keep]
+        if len(rows) == 0:
+            return scores, index
+        sims = torch.from_numpy(queries).to(self.device) @ vectors.T
+        s, i = sims.topk(min(len(rows), 4 * top_k + 16), dim=1)
+        s, i = s.cpu().numpy(), rows[i.cpu()].numpy()
+        if scores is not None:
+            s, i = np.concatenate([scores, s], axis=1), np.concatenate([index, i], axis=1)
+        order = np.argsort(-s, axis=1, kind="stable")
+        return np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
 
     def _search(self, queries: np.ndarray, ranges: list[tuple[int, int]] | str, top_k: int):
         """Exact top-n rows within `ranges` (row ranges, or a type name for its whole slice), n = a margin above
@@ -248,13 +298,14 @@ class EntityLinker:
         return best_scores.gather(1, order).cpu().numpy(), best_index.gather(1, order).cpu().numpy()
 
     def _collect(self, scores: np.ndarray, rows: np.ndarray, top_k: int) -> list[dict]:
-        out, seen = [], set()
+        out, seen, n = [], set(), len(self)
         for score, row in zip(scores, rows):
-            eid = self.ids[int(row)]
+            row = int(row)
+            eid = self.ids[row] if row < n else self._extra_ids[row - n]
             if eid in seen:
                 continue
             seen.add(eid)
-            out.append({"id": eid, "name": self.names[int(row)], "score": float(score)})
+            out.append({"id": eid, "name": self.names[row] if row < n else self._extra_names[row - n], "score": float(score)})
             if len(out) == top_k:
                 break
         return out

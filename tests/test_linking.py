@@ -257,3 +257,21 @@ def test_find_abbreviations():
             "ataxia-telangiectasia (A-T); treated with 5 mg (p<0.05) aspirin (see above).")
     assert find_abbreviations(text) == {"DMD": "Duchenne muscular dystrophy", "APC": "adenomatous polyposis coli",
                                         "A-T": "ataxia-telangiectasia"}
+
+
+def test_add_names_extends_the_search(index_folder):
+    linker = EntityLinker.from_pretrained(index_folder)
+    linker.add_names(["BC", "nephrotox"], ["Disease", "Disease"], ["MESH:D001943", "MESH:D007674"])
+    linker.add_names(["mice"], ["Species"], ["NCBITaxon:10090"])
+    out = linker.link(["BC", "nephrotox", "mice"], ["Disease", "Disease", "Species"], top_k=3)
+    assert [r[0]["id"] for r in out] == ["MESH:D001943", "MESH:D007674", "NCBITaxon:10090"]
+    assert out[0][0]["name"] == "BC" and out[0][0]["score"] == pytest.approx(1.0, abs=1e-5)
+    assert len({r["id"] for r in out[0]}) == 3
+    (restricted,) = linker.link(["BC"], ["Disease"], top_k=3, id_prefixes=["MONDO"])
+    assert all(r["id"].startswith("MONDO:") for r in restricted)
+    fresh = EntityLinker.from_pretrained(index_folder)
+    assert fresh.link(["mice"], ["Species"], top_k=1)[0][0]["name"] != "mice"  # added rows stay with their linker
+    linker.clear_added_names()
+    assert linker.link(["mice"], ["Species"], top_k=1) == fresh.link(["mice"], ["Species"], top_k=1)
+    with pytest.raises(ValueError, match="none of the id prefixes"):
+        linker.link(["BC"], ["Disease"], id_prefixes=["UMLS"])
