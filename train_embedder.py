@@ -190,7 +190,11 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesSymmetricRankingLoss
+
+    try:  # sentence-transformers >= 6
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesSymmetricRankingLoss
+    except ImportError:  # 5.x
+        from sentence_transformers.losses import MultipleNegativesSymmetricRankingLoss
 
     output = Path(args.output)
     ckpt_dir = output / "checkpoints"
@@ -253,6 +257,8 @@ def main(argv=None):
         log = [row for row in log if row["step"] <= start]
         print(f"resumed from {resume_from} at step {start}", flush=True)
 
+    preprocess = getattr(model, "preprocess", None) or model.tokenize  # 6.x name / 5.x name
+
     def autocast():
         return torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else nullcontext()
 
@@ -262,7 +268,7 @@ def main(argv=None):
     bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="train", mininterval=5)
     for step in bar:
         etype, anchors, positives = batch_for_step(train, type_names, type_probs, step, args.batch_size, args.seed, names)
-        features = [model.preprocess(anchors), model.preprocess(positives)]
+        features = [preprocess(anchors), preprocess(positives)]
         with autocast():
             loss = loss_fn(features, None)
         loss.backward()

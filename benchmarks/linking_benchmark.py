@@ -43,7 +43,7 @@ CORPORA = ["NCBI-disease", "BC5CDR", "S800", "Linnaeus", "GNormPlus", "NLM-Gene"
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--index", action="append", required=True, help="LABEL=PATH (repeatable), e.g. tuned=/path/to/index")
+    p.add_argument("--index", action="append", default=[], help="LABEL=PATH (repeatable), e.g. tuned=/path/to/index")
     p.add_argument("--nen-dir", default=str(NEN_DIR))
     p.add_argument("--splits", default="test")
     p.add_argument("--corpora", default=",".join(CORPORA))
@@ -56,6 +56,8 @@ def parse_args(argv=None):
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--skip-unrestricted", action="store_true", help="only the target-vocabulary (id prefix) figures")
     p.add_argument("--name", default="linking", help="results file stem under benchmarks/results")
+    p.add_argument("--reuse", action="append", default=[],
+                   help="LABEL=RESULTS.json: take that index's figures from an earlier run of this script (listed first)")
     return p.parse_args(argv)
 
 
@@ -303,6 +305,11 @@ def main(argv=None):
         "not_measured": "end-to-end NER + linking F1: needs the trained NER model, which does not exist yet",
         "indexes": {},
     }
+    for spec in args.reuse:
+        label, earlier = spec.split("=", 1)
+        previous = json.loads(Path(earlier).read_text())
+        figures["indexes"][label] = {**previous["indexes"][label], "reused_from": {
+            "file": earlier, "command": previous["command"], "git_revision": previous["git_revision"], "date": previous["date"]}}
     sample_mentions, sample_types = [], []
     for label, path in indexes.items():
         t = time.perf_counter()
