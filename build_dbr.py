@@ -28,6 +28,7 @@ import numpy as np
 from datasets import Dataset
 from tqdm.auto import tqdm
 
+from dataset_scripts import CORPORA, CorpusNotAvailableError, load_corpus
 from dataset_scripts.entity_types import ENTITY_TYPES
 from dbr.assembly import (
     VARIANTS,
@@ -73,8 +74,6 @@ class SentenceQueries:
 # ---- inputs -------------------------------------------------------------------------------------------------
 def check_corpora(corpora: Sequence[str]) -> None:
     """Fail on unknown corpus names before any slow step."""
-    from dataset_scripts import CORPORA
-
     unknown = [c for c in corpora if c.lower() not in {k.lower() for k in CORPORA}]
     if unknown:
         raise ValueError(f"--corpora: unknown corpus {unknown}; known: {list(CORPORA)}")
@@ -82,8 +81,6 @@ def check_corpora(corpora: Sequence[str]) -> None:
 
 def load_sources(corpora: Sequence[str], data_dir: str | os.PathLike | None) -> dict[str, Dataset]:
     """The train split of each corpus via `dataset_scripts.load_corpus`."""
-    from dataset_scripts import load_corpus
-
     check_corpora(corpora)
     return {name: load_corpus(name, data_dir=data_dir)["train"] for name in corpora}
 
@@ -273,5 +270,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, CorpusNotAvailableError) as error:
         sys.exit(f"build_dbr.py: error: {error}")
