@@ -28,7 +28,7 @@ import numpy as np
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from dataset_scripts import CORPORA, CorpusNotAvailableError, load_corpus
+from dataset_scripts import CORPORA, DBR_CORPUS, CorpusNotAvailableError, load_corpus
 from dataset_scripts.entity_types import ENTITY_TYPES
 from dbr.assembly import (
     VARIANTS,
@@ -47,9 +47,17 @@ from dbr.phrase_mining import PhraseMiner
 from dbr.retrieval import INDEX_KINDS, cached_index, choose_index_kind, search
 from dbr.text import gold_spans, normalise_phrase, split_words
 
-__all__ = ["RetrievalOptions", "build_dbr", "check_corpora", "load_sources", "mine_queries", "retrieve_neighbours", "assemble", "main"]
+__all__ = [
+    "RetrievalOptions",
+    "build_dbr",
+    "check_corpora",
+    "load_sources",
+    "mine_queries",
+    "retrieve_neighbours",
+    "assemble",
+    "main",
+]
 
-DBR_CORPUS = "DBR"
 DEFAULT_CACHE_DIR = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "vaner_dbr"
 
 
@@ -110,7 +118,8 @@ def mine_queries(sources: dict[str, Dataset], miner: PhraseMiner) -> tuple[list[
 
     for name, dataset in sources.items():
         queries = SentenceQueries([], [])
-        for tokens, tags in tqdm(zip(dataset["tokens"], dataset["ner_tags"]), total=len(dataset), desc=f"Queries {name}"):
+        rows = zip(dataset["tokens"], dataset["ner_tags"])
+        for tokens, tags in tqdm(rows, total=len(dataset), desc=f"Queries {name}"):
             gold = gold_spans(tags)
             queries.gold.append(ids(iter_queries(tokens, gold)))
             queries.candidates.append(ids(iter_queries(tokens, [s for s in miner.candidates(tokens) if s not in gold])))
@@ -132,7 +141,9 @@ def retrieve_neighbours(
     """(len(queries), top_k) KB indices of each query's nearest names; KB embedding and index are cached."""
     timings = timings if timings is not None else {}
     started = time.perf_counter()
-    kb_vectors, kb_meta = cached_embeddings(kb.names, kb.fingerprint(), options.embedder, options.cache_dir, "kb", options.dtype)
+    kb_vectors, kb_meta = cached_embeddings(
+        kb.names, kb.fingerprint(), options.embedder, options.cache_dir, "kb", options.dtype
+    )
     timings["kb_embedding_s"] = round(time.perf_counter() - started, 2)
     timings["kb_embedding_cache_hit"] = kb_meta["cache_hit"]
     started = time.perf_counter()
@@ -141,7 +152,9 @@ def retrieve_neighbours(
     timings["index_s"] = round(time.perf_counter() - started, 2)
     timings["index_kind"] = kind
     started = time.perf_counter()
-    query_vectors, _ = cached_embeddings(queries, _strings_key(queries), options.embedder, options.cache_dir, "queries", options.dtype)
+    query_vectors, _ = cached_embeddings(
+        queries, _strings_key(queries), options.embedder, options.cache_dir, "queries", options.dtype
+    )
     timings["query_embedding_s"] = round(time.perf_counter() - started, 2)
     started = time.perf_counter()
     _, neighbours = search(index, query_vectors, options.top_k)
@@ -170,7 +183,6 @@ def assemble(
     queries: dict[str, SentenceQueries] | None = None,
 ) -> dict[str, list[dict]]:
     """Dense rows per source corpus; `neighbours`/`queries` are needed for the retrieved variant only."""
-    empty = np.zeros((0,), dtype=np.int64)
     rows: dict[str, list[dict]] = {}
     for name, dataset in sources.items():
         entity_type = _entity_type(name, dataset)
@@ -182,8 +194,7 @@ def assemble(
                 positives, negatives = draw_random(*pools, options, rng)
             else:
                 q = queries[name]
-                found = SentenceNeighbours(neighbours[q.gold[i]] if len(q.gold[i]) else empty,
-                                           neighbours[q.candidates[i]] if len(q.candidates[i]) else empty)
+                found = SentenceNeighbours(neighbours[q.gold[i]], neighbours[q.candidates[i]])
                 positives, negatives = draw_retrieved(kb, found, entity_type, options, rng)
             example = dense_example(kb, positives, negatives, entity_type, rng)
             if example is not None:

@@ -24,7 +24,16 @@ import numpy as np
 from dbr.kb import KnowledgeBase
 from dbr.text import split_words
 
-__all__ = ["AssemblyOptions", "SentenceNeighbours", "sentence_rng", "draw_retrieved", "draw_random", "dense_example", "iter_queries", "VARIANTS"]
+__all__ = [
+    "VARIANTS",
+    "AssemblyOptions",
+    "SentenceNeighbours",
+    "sentence_rng",
+    "draw_retrieved",
+    "draw_random",
+    "dense_example",
+    "iter_queries",
+]
 
 VARIANTS = ("retrieved", "random")
 
@@ -70,7 +79,11 @@ def _draw(rng: np.random.Generator, pool: np.ndarray, count: int) -> np.ndarray:
 
 
 def draw_retrieved(
-    kb: KnowledgeBase, neighbours: SentenceNeighbours, entity_type: str, options: AssemblyOptions, rng: np.random.Generator
+    kb: KnowledgeBase,
+    neighbours: SentenceNeighbours,
+    entity_type: str,
+    options: AssemblyOptions,
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(positive, negative) KB indices drawn from the sentence's retrieved neighbours."""
     pool = neighbours.pooled()

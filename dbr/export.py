@@ -45,7 +45,8 @@ def _write_config(rows: list[dict], folder: Path, config: str) -> int:
 def _card(configs: dict[str, int], build_info: dict) -> str:
     lines = ["---", "configs:"]
     for n, (config, count) in enumerate(configs.items()):
-        lines += [f"- config_name: {config}", "  data_files:", "  - split: train", f"    path: {config}/train-*.parquet"]
+        lines += [f"- config_name: {config}", "  data_files:", "  - split: train"]
+        lines.append(f"    path: {config}/train-*.parquet")
         if n == 0:
             lines.append("  default: true")
     lines += ["task_categories:", "- token-classification", "tags:", "- biomedical", "- ner", "- vaner", "---", ""]
