@@ -24,7 +24,8 @@ from dbr.text import gold_spans, normalise_phrase, split_words
 
 KB_ROWS = [
     *[(n, "Disease", f"MESH:D{i:03d}") for i, n in enumerate([
-        "breast cancer", "ovarian cancer", "colorectal cancer", "lung cancer", "prostate carcinoma", "diabetes mellitus",
+        "breast cancer", "ovarian cancer", "colorectal cancer", "lung cancer", "prostate carcinoma",
+        "diabetes mellitus",
         "type 2 diabetes", "Huntington disease", "cystic fibrosis", "retinoblastoma", "von Willebrand disease",
         "X-linked adrenoleukodystrophy", "Addison's disease", "hepatitis B", "myopathy", "nephrotoxicity",
         "renal cell carcinoma", "skin cancer",
@@ -91,7 +92,7 @@ def kb_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_embedder(tmp_path_factory) -> str:
-    """A random-init 2-layer BERT (hidden 32) + mean pooling + normalisation, saved as a sentence-transformers folder."""
+    """A random-init 2-layer BERT (hidden 32) + mean pooling + normalisation, as a sentence-transformers folder."""
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
@@ -197,7 +198,8 @@ def test_kb_errors_name_file_and_line(tmp_path):
 
 # ---- text and phrase mining --------------------------------------------------------------------------------------
 def test_split_words_and_gold_spans():
-    assert split_words("X-linked adrenoleukodystrophy (ALD)") == ["X", "-", "linked", "adrenoleukodystrophy", "(", "ALD", ")"]
+    words = ["X", "-", "linked", "adrenoleukodystrophy", "(", "ALD", ")"]
+    assert split_words("X-linked adrenoleukodystrophy (ALD)") == words
     assert split_words("Addison's disease") == ["Addison", "'", "s", "disease"]
     assert gold_spans([0, 1, 2, 0, 1, 1, 2]) == [(1, 3), (4, 5), (5, 7)]
 
@@ -232,7 +234,8 @@ def test_exact_search_agrees_with_faiss_and_ivf_runs():
 def test_folder_loads_with_datasets_and_labels_match_kb(built, sources):
     folder, report, _ = built
     default = load_dataset(str(folder))["train"]
-    assert default[0]["source_corpus"] == "NCBI-disease" and default.features["ner_tags"].feature.names == ["O", "B", "I"]
+    assert default[0]["source_corpus"] == "NCBI-disease"
+    assert default.features["ner_tags"].feature.names == ["O", "B", "I"]
     species = load_dataset(str(folder), "s800")["train"]
     assert set(species["entity_type"]) == {"Species"} and set(default["entity_type"]) == {"Disease"}
     assert report["rows"] == {"NCBI-disease": len(default), "s800": len(species)}
@@ -296,4 +299,26 @@ def test_cli_builds_from_corpus_files_and_reports_bad_input(tmp_path, kb_file, t
     with pytest.raises(FileNotFoundError, match="nowhere.tsv.gz"):
         build_dbr.main(["--corpora", "NCBI-disease", "--kb", "nowhere.tsv.gz", "--output-dir", str(out), *common])
     with pytest.raises(ValueError, match="--kb-limit"):
-        build_dbr.main(["--corpora", "NCBI-disease", "--kb", str(kb_file), "--output-dir", str(out), "--kb-limit", "0", *common])
+        build_dbr.main(
+            ["--corpora", "NCBI-disease", "--kb", str(kb_file), "--output-dir", str(out), "--kb-limit", "0", *common]
+        )
+
+
+def test_push_uploads_exactly_the_folder(built, monkeypatch):
+    import huggingface_hub
+
+    from dbr.export import push_folder
+
+    calls = []
+
+    class FakeApi:
+        def create_repo(self, repo_id, **kwargs):
+            calls.append(("create", repo_id, kwargs["repo_type"]))
+
+        def upload_folder(self, **kwargs):
+            calls.append(("upload", kwargs["repo_id"], kwargs["repo_type"], kwargs["folder_path"]))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    folder = built[0]
+    assert push_folder(folder, "me/vaner-dbr").endswith("datasets/me/vaner-dbr")
+    assert calls == [("create", "me/vaner-dbr", "dataset"), ("upload", "me/vaner-dbr", "dataset", str(folder))]
