@@ -269,7 +269,7 @@ print(json.dumps({{
     "rss_mb_after_linking": round(rss_mb(), 1),
     "rss_anon_mb_after_linking": round(rss_mb("RssAnon"), 1),
     "rss_file_mb_after_linking": round(rss_mb("RssFile"), 1),
-    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    "peak_rss_mb": round(rss_mb("VmHWM"), 1),  # not ru_maxrss: that keeps the forking parent's high-water mark
     "first_link_call_seconds": round(first_s, 3),
     "batch_mentions": len(mentions), "batch_seconds": round(batch_s, 3),
     "batch_mentions_per_second": round(len(mentions) / batch_s, 1),
@@ -357,6 +357,13 @@ def main(argv=None):
             entry["load_and_speed_fresh_process"] = memory_probe(path, sample_mentions, sample_types, args.threads)
             print(f"[{label}] {entry['load_and_speed_fresh_process']}", flush=True)
         figures["indexes"][label] = entry
+    for spec in args.reuse:  # load/memory/speed are measured again in this run, with this run's sample
+        label = spec.split("=", 1)[0]
+        if not args.skip_memory and sample_mentions:
+            entry = figures["indexes"][label]
+            entry["load_and_speed_fresh_process"] = memory_probe(entry["path"], sample_mentions, sample_types, args.threads)
+            entry["load_and_speed_measured_in_this_run"] = True
+            print(f"[{label}] {entry['load_and_speed_fresh_process']}", flush=True)
     path = write_results(args.name, figures)
     (RESULTS_DIR / f"{args.name}.md").write_text(render_markdown(json.loads(path.read_text())))
     print(f"wrote {path}")
