@@ -63,21 +63,13 @@ class MeanPoolingEncoder:
         return int(self.model.config.hidden_size)
 
     @torch.inference_mode()
-    def encode(self, texts: list[str], batch_size: int = 128, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
         """(len(texts), dims) float32, unit rows. Texts are batched by length to keep padding small."""
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         if not texts:
             return out
         order = np.argsort([len(t) for t in texts], kind="stable")
-        starts = range(0, len(texts), batch_size)
-        if progress:
-            try:
-                from tqdm.auto import tqdm
-
-                starts = tqdm(starts, desc="encode", unit="batch", mininterval=10)
-            except ImportError:
-                pass
-        for start in starts:
+        for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
             batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                    max_length=self.max_length, return_tensors="pt").to(self.device)
