@@ -191,6 +191,7 @@ def main() -> None:
     set_threads(args.threads)
     previous = RESULTS_DIR / f"{RESULT_NAME}.json"
     figures = json.loads(previous.read_text()).get("figures", {}) if previous.is_file() else {}
+    figures = {k: v for k, v in figures.items() if k not in args.stages}  # re-measured stages start afresh
     figures["threads"] = args.threads
     kb = load_kb(SHARED / "kb" / "biomed_entity_kb.tsv.gz")
     corpora = _dev_sources() if {"index", "mining"} & set(args.stages) else {}
