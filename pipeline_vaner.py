@@ -85,6 +85,8 @@ class VanerTokenClassificationPipeline(Pipeline):
             (`build_linking_index.py`). Abbreviations defined in the text (`long form (SF)`) are linked
             through their long form.
         link_top_k (`int`, *optional*, defaults to 1): concept ids per span.
+        link_id_prefixes (`list[str]`, *optional*): keep only ids of these vocabularies (e.g. `["MESH"]`); by
+            default every vocabulary of the index competes.
 
     Returns, per text, a list of `{"entity_group", "word", "start", "end", "score"}` sorted by position;
     `text[start:end] == word`. With `link`, each span also has `"ids": [{"id", "name", "score"}, ...]`.
@@ -104,6 +106,7 @@ class VanerTokenClassificationPipeline(Pipeline):
         forward_batch_size: int | None = None,
         link: bool | str | None = None,
         link_top_k: int | None = None,
+        link_id_prefixes: list[str] | None = None,
         **unused: Any,
     ) -> tuple[dict, dict, dict]:
         if unused:
@@ -119,6 +122,7 @@ class VanerTokenClassificationPipeline(Pipeline):
         if link:
             postprocess["linker"] = self._linker(link)
             postprocess["link_top_k"] = 1 if link_top_k is None else int(link_top_k)
+            postprocess["link_id_prefixes"] = link_id_prefixes
         return preprocess, forward, postprocess
 
     def _linker(self, link: bool | str) -> EntityLinker:
@@ -182,7 +186,13 @@ class VanerTokenClassificationPipeline(Pipeline):
         word_probs = word_probabilities(self.model, windows, self.tokenizer.pad_token_id, forward_batch_size, self.device)
         return {**model_inputs, "word_probs": word_probs}
 
-    def postprocess(self, model_outputs: dict, linker: EntityLinker | None = None, link_top_k: int = 1) -> list[list[dict]]:
+    def postprocess(
+        self,
+        model_outputs: dict,
+        linker: EntityLinker | None = None,
+        link_top_k: int = 1,
+        link_id_prefixes: list[str] | None = None,
+    ) -> list[list[dict]]:
         texts, sentences = model_outputs["texts"], model_outputs["sentences"]
         grouped: dict[tuple[int, str], list[tuple[_Row, torch.Tensor]]] = {}
         for row, probs in zip(model_outputs["rows"], model_outputs["word_probs"]):
@@ -210,16 +220,19 @@ class VanerTokenClassificationPipeline(Pipeline):
         for spans in results:
             spans.sort(key=lambda span: (span["start"], -span["end"], span["entity_group"]))
         if linker is not None:
-            _add_concept_ids(texts, results, linker, link_top_k)
+            _add_concept_ids(texts, results, linker, link_top_k, link_id_prefixes)
         return results
 
 
-def _add_concept_ids(texts: tuple[str, ...], results: list[list[dict]], linker: EntityLinker, top_k: int) -> None:
+def _add_concept_ids(
+    texts: tuple[str, ...], results: list[list[dict]], linker: EntityLinker, top_k: int, id_prefixes: list[str] | None
+) -> None:
     """Link every span in one batched call; an abbreviation defined in its text is linked by its long form."""
     spans = [span for spans in results for span in spans]
     mentions = []
     for text, text_spans in zip(texts, results):
         abbreviations = find_abbreviations(text) if text_spans else {}
         mentions += [abbreviations.get(span["word"], span["word"]) for span in text_spans]
-    for span, ids in zip(spans, linker.link(mentions, [span["entity_group"] for span in spans], top_k=top_k)):
+    types = [span["entity_group"] for span in spans]
+    for span, ids in zip(spans, linker.link(mentions, types, top_k=top_k, id_prefixes=id_prefixes)):
         span["ids"] = ids

@@ -107,8 +107,8 @@ class _RecordingLinker:
     def __init__(self):
         self.calls = []
 
-    def link(self, mentions, entity_types, top_k=5):
-        self.calls.append((list(mentions), list(entity_types), top_k))
+    def link(self, mentions, entity_types, top_k=5, id_prefixes=None):
+        self.calls.append((list(mentions), list(entity_types), top_k, id_prefixes))
         return [[{"id": f"ID:{m}", "name": m, "score": 1.0}] * top_k for m in mentions]
 
 
@@ -119,9 +119,10 @@ def test_link_adds_ids_in_one_call_with_abbreviations_expanded(tiny_tokenizer, m
     linker = _RecordingLinker()
     monkeypatch.setattr(VanerTokenClassificationPipeline, "_linker", lambda self, link: linker)
     texts = ["Breast cancer 1 (BRCA1) matters. BRCA1 carriers.", "No entity."]
-    spans = ner(texts, link="some/index", link_top_k=2)
+    spans = ner(texts, link="some/index", link_top_k=2, link_id_prefixes=["MESH"])
     assert len(linker.calls) == 1
-    mentions, types, top_k = linker.calls[0]
+    mentions, types, top_k, id_prefixes = linker.calls[0]
+    assert id_prefixes == ["MESH"]
     assert mentions == ["Breast cancer 1"] * 4 and sorted(types) == ["Disease", "Disease", "Gene", "Gene"]
     assert top_k == 2
     assert all(span["ids"][0]["id"] == "ID:Breast cancer 1" and len(span["ids"]) == 2 for span in spans[0])
