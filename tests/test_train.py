@@ -52,9 +52,25 @@ def _argv(tmp_path: Path, data_dir: Path, output: str, *extra: str) -> list[str]
     ]  # fmt: skip
 
 
-def test_tiny_run_writes_a_loadable_hub_folder(setup):
+class _FakeHfApi:
+    """Records what would go to the Hub (no network here)."""
+
+    calls: list = []
+
+    def create_repo(self, repo_id, exist_ok=False, **kwargs):
+        self.calls.append(("create_repo", repo_id, exist_ok))
+
+    def upload_folder(self, repo_id, folder_path, **kwargs):
+        self.calls.append(("upload_folder", repo_id, folder_path))
+
+
+def test_tiny_run_writes_a_loadable_hub_folder(setup, monkeypatch):
     tmp_path, data_dir = setup
-    final = train.main(_argv(tmp_path, data_dir, "run", "--max-steps", "4"))
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", _FakeHfApi)
+    final = train.main(_argv(tmp_path, data_dir, "run", "--max-steps", "4", "--push-to-hub", "me/vaner-tiny"))
+    assert _FakeHfApi.calls == [("create_repo", "me/vaner-tiny", True), ("upload_folder", "me/vaner-tiny", str(final))]
     assert {"config.json", "model.safetensors", "modeling_vaner.py", "pipeline_vaner.py", "README.md"} <= {
         p.name for p in final.iterdir()
     }
