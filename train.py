@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> Path:
     trained_types = {corpus_entity_type(name) for name in args.corpora}
     config_fields["entity_types"] = [t for t in DEFAULT_ENTITY_TYPES if t in trained_types]
     model, tokenizer, location = build_model(args, config_fields)
+    model.config.save_pretrained(output_dir)  # the run's VanerConfig, for export_model.py ship
     features = featurize(train_examples, tokenizer, args.max_length, args.stride)
     logger.info("%d training examples -> %d windows; dev: %s", len(train_examples), len(features),
                 {c: len(d) for c, d in dev_sets.items()})

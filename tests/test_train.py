@@ -150,3 +150,24 @@ def test_random_dbr_examples_join_the_training_mixture(setup):
     for tokens, labels in zip(dense["tokens"], dense["labels"]):
         positives = sum(label == 1 for label in labels)
         assert 1 <= positives <= 10 and len(tokens) == len(labels)
+
+
+def test_shipped_adapter_materializes_to_the_trained_model(setup):
+    import export_model
+
+    tmp_path, data_dir = setup
+    final = train.main(_argv(tmp_path, data_dir, "ship", "--max-steps", "2"))
+    shipped = export_model.ship(tmp_path / "ship", tmp_path / "shipped", backbone=str(tmp_path / "backbone"))
+    assert sorted(p.name for p in shipped.iterdir()) == [
+        "adapter_config.json", "adapter_model.safetensors", "backbone.json", "config.json", "configuration_vaner.py"
+    ]  # fmt: skip
+    full = export_model.materialize(shipped, cache_dir=tmp_path / "cache")
+    assert export_model.materialize(shipped, cache_dir=tmp_path / "cache") == full  # built once
+    ids = torch.tensor([build_tiny_tokenizer()("Hereditary breast cancer in mice")["input_ids"]])
+    trained = AutoModelForTokenClassification.from_pretrained(str(final), trust_remote_code=True).eval()
+    rebuilt = AutoModelForTokenClassification.from_pretrained(str(full), trust_remote_code=True).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(input_ids=ids).logits, trained(input_ids=ids).logits, atol=1e-5, rtol=1e-4)
+    assert rebuilt.config.dataset_names == ["NCBI-disease"]
+    spans = pipeline("token-classification", model=str(full), trust_remote_code=True)("Hereditary breast cancer.")
+    assert all(s["entity_group"] == "Disease" for s in spans)
