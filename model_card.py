@@ -32,7 +32,7 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         dataset_names="yes" if summary.get("dataset_names_in_instructions", True) else "no (adapt mode)",
         lora=f"r={lora['r']}, alpha={lora['alpha']}, all linear layers" if lora else "none (full fine-tuning)",
         steps=summary.get("global_step", "?"),
-        runtime=f"{summary.get('train_runtime_seconds', 0) / 3600:.2f} h",
+        runtime=f"{summary['train_runtime_seconds'] / 3600:.2f} h" if summary.get("train_runtime_seconds") else "see the run's log",
         metrics_rows="\n".join(rows) or "| (not evaluated) | | | |",
     )
 

@@ -159,7 +159,7 @@ def test_shipped_adapter_materializes_to_the_trained_model(setup):
     final = train.main(_argv(tmp_path, data_dir, "ship", "--max-steps", "2"))
     shipped = export_model.ship(tmp_path / "ship", tmp_path / "shipped", backbone=str(tmp_path / "backbone"))
     assert sorted(p.name for p in shipped.iterdir()) == [
-        "adapter_config.json", "adapter_model.safetensors", "backbone.json", "config.json", "configuration_vaner.py"
+        "README.md", "adapter_config.json", "adapter_model.safetensors", "backbone.json", "config.json", "configuration_vaner.py"
     ]  # fmt: skip
     full = export_model.materialize(shipped, cache_dir=tmp_path / "cache")
     assert export_model.materialize(shipped, cache_dir=tmp_path / "cache") == full  # built once
@@ -171,3 +171,21 @@ def test_shipped_adapter_materializes_to_the_trained_model(setup):
     assert rebuilt.config.dataset_names == ["NCBI-disease"]
     spans = pipeline("token-classification", model=str(full), trust_remote_code=True)("Hereditary breast cancer.")
     assert all(s["entity_group"] == "Disease" for s in spans)
+
+
+def test_shipped_checkpoint_restores_and_resumes_elsewhere(setup):
+    import export_model
+
+    tmp_path, data_dir = setup
+    train.main(_argv(tmp_path, data_dir, "first", "--max-steps", "2"))
+    checkpoint = tmp_path / "first" / "checkpoints" / "checkpoint-2"
+    shipped = export_model.ship(tmp_path / "first", tmp_path / "shipped", str(tmp_path / "backbone"), checkpoint)
+    assert (shipped / "training_state" / "trainer_state.json").is_file()
+    assert "checkpoint of a run still in training" in (shipped / "README.md").read_text()
+    restored = export_model.restore(shipped, tmp_path / "second")
+    assert restored == tmp_path / "second" / "checkpoints" / "checkpoint-2"
+    train.main(_argv(tmp_path, data_dir, "second", "--max-steps", "4", "--resume"))
+    summary = json.loads((tmp_path / "second" / "model" / "training_summary.json").read_text())
+    assert summary["global_step"] == 4 and summary["resumed_from"].endswith("checkpoint-2")
+    with pytest.raises(FileNotFoundError, match="training_state"):
+        export_model.restore(tmp_path / "nowhere", tmp_path / "third")
