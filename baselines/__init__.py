@@ -1,0 +1,1 @@
+"""Baselines for the paper-reproduction ablation table (workshop code: not shipped with the model)."""

