@@ -16,7 +16,7 @@ Per corpus (test split; S800 / NCBI-disease / BC5CDR also have train/dev, see --
   non-human genes have no KB counterpart (they count as misses and lower the ceiling).
 Also: held-out synonym retrieval against the whole KB (the concepts `train_embedder.py` held out; the query's own
 string masked), index load time and RSS (fresh subprocess), link throughput (mentions/s).
-End-to-end NER + linking F1 is not measured here: it needs the trained NER model.
+End-to-end NER + linking F1 (predicted spans from raw text): benchmarks/ner_linking_e2e.py.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import RESULTS_DIR, write_results  # noqa: E402
+from benchmarks.nen_data import NEN_DIR, kb_ids, read_docs, read_gold_mentions  # noqa: E402,F401 (kb_ids: re-exported)
 from linking_vaner import EntityLinker, find_abbreviations  # noqa: E402
 
-NEN_DIR = ROOT.parent / "shared" / "data" / "nen"
 CORPORA = ["NCBI-disease", "BC5CDR", "S800", "Linnaeus", "GNormPlus", "NLM-Gene"]
 
 
@@ -79,44 +79,14 @@ def load_hgnc_map(path: str | None) -> dict[str, str]:
     return out
 
 
-def kb_ids(gold: str, etype: str, hgnc: dict[str, str]) -> list[str]:
-    """Gold id field -> candidate KB ids (possibly none)."""
-    out = []
-    for raw in gold.split("|"):
-        raw = raw.strip()
-        if not raw or raw == "-1" or raw.startswith("OMIM:") or "+" in raw:
-            continue
-        if etype in ("Disease", "Chemical"):
-            out.append(raw if raw.startswith("MESH:") else f"MESH:{raw}")
-        elif etype == "Species":
-            out.append(f"NCBITaxon:{raw}")
-        elif etype == "Gene" and raw in hgnc:
-            out.append(hgnc[raw])
-    return out
-
-
 def read_mentions(nen_dir: Path, corpus: str, split: str):
-    path = nen_dir / corpus / f"{split}.mentions.tsv"
-    if not path.is_file():
-        return None
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        header = handle.readline().rstrip("\n").split("\t")
-        assert header == ["doc_id", "start", "end", "mention", "type", "ids"], (path, header)
-        for line in handle:
-            doc, start, end, mention, etype, ids = line.rstrip("\n").split("\t")
-            rows.append((mention, etype, ids, doc))
-    return rows
+    rows = read_gold_mentions(nen_dir, corpus, split)
+    return None if rows is None else [(r.mention, r.etype, r.ids, r.doc) for r in rows]
 
 
 def expand_abbreviations(nen_dir: Path, corpus: str, split: str, rows):
     """Mentions that are a short form defined in their document (`long form (SF)`) replaced by the long form."""
-    texts = {}
-    with open(nen_dir / corpus / f"{split}.docs.tsv", encoding="utf-8") as handle:
-        handle.readline()
-        for line in handle:
-            doc, text = line.rstrip("\n").split("\t", 1)
-            texts[doc] = text
+    texts = read_docs(nen_dir, corpus, split)
     abbreviations = {doc: find_abbreviations(text) for doc, text in texts.items()}
     out = [(abbreviations.get(doc, {}).get(m, m), t, ids, doc) for m, t, ids, doc in rows]
     return out, sum(a[0] != b[0] for a, b in zip(out, rows))
