@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -80,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--no-record", action="store_true", help="do not write benchmarks/results/<name>.json")
-    parser.add_argument("--note", default="", help="free text added to the results record")
+    parser.add_argument("--note", default="", help="free text for the results record (e.g. other jobs on the machine)")
     return parser.parse_args(argv)
 
 
@@ -194,6 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model_path = args.model or default_model_path()
+    load_at_start = os.getloadavg()
     set_seed(args.seed)  # the head initialisation
 
     corpora = {name: load_corpus(name, data_dir=args.data_dir, cache_dir=args.cache_dir) for name in args.corpora}
@@ -268,6 +270,13 @@ def main(argv: list[str] | None = None) -> dict:
             "torch_threads": torch.get_num_threads(),
             "sentences_per_second": {n: s["test"]["sentences_per_second"] for n, s in per_corpus.items()},
         },
+    }
+    record["machine_load"] = {
+        "what": "os.getloadavg() (1/5/15 min) at start and end; on a 2-core machine a load above ~1 before this "
+        "run started means other jobs shared the cores, so runtimes and speeds are pessimistic",
+        "start": [round(x, 2) for x in load_at_start],
+        "end": [round(x, 2) for x in os.getloadavg()],
+        "torch_threads": torch.get_num_threads(),
     }
     if args.note:
         record["note"] = args.note
