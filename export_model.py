@@ -97,6 +97,12 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
         "global_step": f"{state['global_step']} (checkpoint of a run still in training)",
         "train_runtime_seconds": 0,
         "dev_metrics": evaluations[-1] if evaluations else {},
+        "status": (
+            f"**Status: checkpoint at step {state['global_step']} of a run still in training "
+            f"(planned: {state['max_steps']} steps); the validation scores below are those of this step"
+            + (f", on the first {args['max_eval_sentences']} sentences of each dev split" if args.get("max_eval_sentences") else "")
+            + ".**"
+        ),
     }
 
 

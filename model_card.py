@@ -34,6 +34,7 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         steps=summary.get("global_step", "?"),
         runtime=f"{summary['train_runtime_seconds'] / 3600:.2f} h" if summary.get("train_runtime_seconds") else "see the run's log",
         metrics_rows="\n".join(rows) or "| (not evaluated) | | | |",
+        status=summary.get("status", ""),
     )
 
 
