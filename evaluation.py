@@ -31,12 +31,18 @@ def predict_word_tags(
     sentences: Sequence[Sequence[str]],
     batch_size: int = 32,
     progress: str | None = None,
+    max_length: int | None = None,
+    stride: int | None = None,
 ) -> list[list[int]]:
-    """O/B/I tags (0/1/2, repaired) for every word of every sentence; nothing is truncated."""
-    config = model.config
+    """O/B/I tags (0/1/2, repaired) for every word of every sentence; nothing is truncated.
+
+    Windows follow `model.config.max_length` / `stride` unless given (a non-VANER token classifier).
+    """
+    max_length = model.config.max_length if max_length is None else max_length
+    stride = model.config.stride if stride is None else stride
     windows, owners = [], []
     for index, (instruction, words) in enumerate(zip(instructions, sentences)):
-        for window in encode_windows(tokenizer, instruction, list(words), None, config.max_length, config.stride):
+        for window in encode_windows(tokenizer, instruction, list(words), None, max_length, stride):
             windows.append(window)
             owners.append(index)
     device = next(model.parameters()).device

@@ -49,9 +49,8 @@ from transformers import (  # noqa: E402
 )
 
 from dataset_scripts import load_corpus  # noqa: E402
-from evaluation import entity_scores  # noqa: E402
-from pipeline_vaner import word_probabilities  # noqa: E402
-from processing_vaner import encode_windows, merge_windows, repair_tags  # noqa: E402
+from evaluation import entity_scores, predict_word_tags  # noqa: E402
+from processing_vaner import encode_windows  # noqa: E402
 
 LABELS = ["O", "B", "I"]
 NO_INSTRUCTION = ""  # a plain token classifier: the sentence alone, [CLS] words [SEP]
@@ -107,21 +106,8 @@ def featurize(split: datasets.Dataset, tokenizer, max_length: int, stride: int) 
 
 def predict_tags(model, tokenizer, sentences, max_length: int, stride: int, batch_size: int) -> list[list[int]]:
     """Repaired O/B/I tags for every word of every sentence; long sentences windowed and stitched, none dropped."""
-    windows, owners = [], []
-    for index, words in enumerate(sentences):
-        for window in encode_windows(tokenizer, NO_INSTRUCTION, list(words), None, max_length, stride):
-            windows.append(window)
-            owners.append(index)
-    device = next(model.parameters()).device
-    probabilities = word_probabilities(model, windows, tokenizer.pad_token_id, batch_size, device)
-    grouped: list[list] = [[] for _ in sentences]
-    for owner, window, probs in zip(owners, windows, probabilities):
-        grouped[owner].append(((window.word_start, window.word_end), probs))
-    tags = []
-    for words, parts in zip(sentences, grouped):
-        merged = merge_windows(len(words), [span for span, _ in parts], [probs for _, probs in parts])
-        tags.append(repair_tags(torch.stack(merged).argmax(-1).tolist()))
-    return tags
+    instructions = [NO_INSTRUCTION] * len(sentences)
+    return predict_word_tags(model, tokenizer, instructions, sentences, batch_size, max_length=max_length, stride=stride)
 
 
 def score_split(model, tokenizer, split: datasets.Dataset, args: argparse.Namespace) -> dict:
