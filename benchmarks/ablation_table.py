@@ -1,0 +1,115 @@
+"""Gather the issue-6 ablation runs (benchmarks/run_ablations.sh) and the MiniLM baseline into one table.
+
+    python benchmarks/ablation_table.py --runs runs/ablations \
+        --baseline benchmarks/results/baseline_minilm_ncbi_disease.json benchmarks/results/baseline_minilm_s800.json
+
+Writes benchmarks/results/ablations.json and ablations.md: per corpus and variant the budget (steps, non-pad
+tokens, hours of training on this machine) and the dev-selected checkpoint's dev and test P/R/F1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import RESULTS_DIR, write_results  # noqa: E402
+from benchmarks.record_training_run import _as_flags  # noqa: E402
+
+VARIANTS = {
+    "dbr": "VANER_single (bidirectional + DBR)",
+    "nodbr": "w/o DBR (bidirectional)",
+    "random": "random DBR (bidirectional)",
+    "causal": "causal mask kept, w/o DBR",
+}
+
+
+def run_row(run: Path) -> dict:
+    """One ablation run folder -> its budget and scores (fails with the missing file's path)."""
+    summary = _read(run / "model" / "training_summary.json")
+    test = _read(run / "test" / "metrics.test.json")
+    train_args = _read(run / "train_args.json")
+    corpus = summary["corpora"][0]
+    dev_f1 = summary["dev_metrics"][f"eval_{corpus}_f1"]
+    scores = test["corpora"][corpus]
+    return {
+        "run": run.name,
+        "corpus": corpus,
+        "variant": VARIANTS[run.name.split("-", 1)[1]],
+        "model": "Gemma 3 270M + LoRA r=16",
+        "bidirectional": summary["bidirectional"],
+        "dbr": summary["dbr"],
+        "steps": summary["global_step"],
+        "non_pad_tokens": summary["non_pad_tokens_seen"],
+        "train_hours": round(summary["train_runtime_seconds"] / 3600, 2),
+        "dev_f1_selected": dev_f1,
+        "best_checkpoint": Path(summary["best_checkpoint"] or "final").name,
+        "test": {k: round(scores[k], 2) for k in ("precision", "recall", "f1")},
+        "train_command": "python train.py " + " ".join(_as_flags(train_args)),
+    }
+
+
+def baseline_row(path: Path) -> dict:
+    record = _read(path)
+    corpus = record["corpora"][0]
+    scores = record["scores"][corpus]
+    training = record["training"]
+    return {
+        "run": path.stem,
+        "corpus": corpus,
+        "variant": "MiniLM-L6 token classifier (BERT-style baseline)",
+        "model": "all-MiniLM-L6-v2, full fine-tuning",
+        "bidirectional": True,
+        "dbr": "none",
+        "steps": training["global_step"],
+        "non_pad_tokens": training["non_pad_tokens_seen"],
+        "train_hours": round(training["train_runtime_seconds"] / 3600, 2),
+        "dev_f1_selected": round(scores["dev"]["f1"], 2),
+        "best_checkpoint": Path(training["best_checkpoint"]).name,
+        "test": {k: round(scores["test"][k], 2) for k in ("precision", "recall", "f1")},
+        "train_command": record["command"],
+    }
+
+
+def markdown(rows: list[dict], header: str) -> str:
+    lines = [header, "", "| corpus | variant | steps | non-pad tokens | train h | dev F1 | test P | test R | test F1 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        t = r["test"]
+        lines.append(f"| {r['corpus']} | {r['variant']} | {r['steps']} | {r['non_pad_tokens']:,} | {r['train_hours']} | "
+                     f"{r['dev_f1_selected']:.2f} | {t['precision']:.2f} | {t['recall']:.2f} | **{t['f1']:.2f}** |")
+    return "\n".join(lines) + "\n"
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise SystemExit(f"{path}: missing (has the run finished and been scored on test?)") from error
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, required=True, help="RUNS_DIR of benchmarks/run_ablations.sh")
+    parser.add_argument("--baseline", type=Path, nargs="*", default=[], help="baseline_minilm_*.json results")
+    parser.add_argument("--note", default="", help="machine load and anything else a reader needs")
+    args = parser.parse_args()
+
+    runs = sorted(p for p in args.runs.iterdir() if p.is_dir() and p.name.split("-", 1)[-1] in VARIANTS)
+    rows = [run_row(p) for p in runs] + [baseline_row(p) for p in args.baseline]
+    order = list(VARIANTS.values())
+    rows.sort(key=lambda r: (r["corpus"], order.index(r["variant"]) if r["variant"] in order else len(order)))
+    path = write_results("ablations", {"budget": "1 epoch of one corpus, batch 8, seed 42, dev-selected checkpoint",
+                                       "rows": rows, "note": args.note})
+    record = json.loads(path.read_text())
+    header = (f"# Ablations (issue 6)\n\n{record['budget']}. Machine: {record['machine']['cores']} CPU cores "
+              f"({record['machine']['cpu']}), git {record['git_revision']}, {record['date']}.\n\n"
+              f"Command: `{record['command']}`\n\n{args.note}")
+    (RESULTS_DIR / "ablations.md").write_text(markdown(rows, header))
+    print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Issue 6 ablations at one budget: Gemma 3 270M + LoRA, 1 epoch of one corpus (NCBI-disease or s800), seed 42,
+# dev-selected checkpoint (every 230 steps), then scored on test.  Resumable: a finished run is skipped and an
+# interrupted one continues from its last checkpoint.
+#
+#   benchmarks/run_ablations.sh RUNS_DIR NAME...      NAME = <corpus>-<variant>, variant in:
+#       nodbr (w/o DBR), dbr (VANER_single: + DBR), random (+ random-KB DBR), causal (w/o DBR, causal mask kept)
+#   e.g. OMP_NUM_THREADS=1 benchmarks/run_ablations.sh runs/ablations ncbi-causal s800-dbr
+#
+# Then: python benchmarks/ablation_table.py --runs RUNS_DIR ...  writes benchmarks/results/ablations.{json,md}.
+set -euo pipefail
+RUNS=${1:?usage: run_ablations.sh RUNS_DIR NAME...}; shift
+DATA=${VANER_DATA_DIR:-../shared/data/bioner}
+DBR=${VANER_DBR:-artifacts/dbr/vaner-dbr-minilm}
+KB=${VANER_KB:-../shared/data/kb/biomed_entity_kb.tsv.gz}
+for name in "$@"; do
+  case "${name%%-*}" in
+    ncbi) corpus=NCBI-disease ;;
+    s800) corpus=s800 ;;
+    *) echo "run_ablations.sh: unknown corpus in run name '$name' (ncbi-* or s800-*)" >&2; exit 2 ;;
+  esac
+  case "${name#*-}" in
+    nodbr) flags=(--dbr none) ;;
+    dbr) flags=(--dbr "$DBR") ;;
+    random) flags=(--dbr random --kb "$KB") ;;
+    causal) flags=(--dbr none --causal) ;;
+    *) echo "run_ablations.sh: unknown variant in run name '$name' (nodbr|dbr|random|causal)" >&2; exit 2 ;;
+  esac
+  out="$RUNS/$name"
+  if [[ -f "$out/test/metrics.test.json" ]]; then echo "[$name] done already"; continue; fi
+  mkdir -p "$out"
+  echo "[$name] train $(date -u +%FT%TZ)"
+  python train.py --corpora "$corpus" --data-dir "$DATA" "${flags[@]}" --bf16 --epochs 1 --eval-steps 230 \
+    --logging-steps 20 --save-total-limit 2 --seed 42 --output-dir "$out" --resume >> "$out/train.log" 2>&1
+  echo "[$name] test $(date -u +%FT%TZ)"
+  python evaluate_model.py --model "$out/model" --corpora "$corpus" --data-dir "$DATA" --split test --bf16 \
+    --output-dir "$out/test" >> "$out/test.log" 2>&1
+  echo "[$name] done $(date -u +%FT%TZ)"
+done
