@@ -45,6 +45,8 @@ def parse_args(argv=None):
                    help="copy the embedder into <output>/embedder so that the index folder is self-contained")
     p.add_argument("--output", default="/work/artifacts/vaner-linking-index")
     p.add_argument("--types", default=",".join(LINKING_TYPES), help="comma-separated canonical types to index")
+    p.add_argument("--id-prefixes", default="",
+                   help="comma-separated id prefixes to keep (e.g. MESH: a corpus's target vocabulary); default all")
     p.add_argument("--max-seq-length", type=int, default=32)
     p.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"],
                    help="encoder weights dtype (bfloat16: ~4x faster on CPUs with AVX512-BF16, cosine ~0.9999 to "
@@ -86,9 +88,12 @@ def build_index(args) -> Path:
     t0 = time.time()
     kb = load_kb(args.kb, types=types)
     prefixes = np.array([i.split(":", 1)[0] if ":" in i else "" for i in kb.ids], dtype=object)
+    keep_prefixes = [x.strip() for x in args.id_prefixes.split(",") if x.strip()]
     rows_per_type, type_ranges, prefix_ranges, start = [], {}, {}, 0
     for etype in types:
         rows = np.flatnonzero(kb.types == etype)
+        if keep_prefixes:
+            rows = rows[np.isin(prefixes[rows].astype(str), keep_prefixes)]
         rows = rows[: args.limit] if args.limit else rows
         # within a type, rows are grouped by id prefix (MESH, MONDO, ...): a prefix filter is a sub-range
         rows = rows[np.argsort(prefixes[rows].astype(str), kind="stable")]
@@ -185,6 +190,7 @@ def build_index(args) -> Path:
         "count": int(len(names)),
         "distinct_names": int(len(uniq)),
         "types": types,
+        "id_prefixes_kept": keep_prefixes or "all",
         "type_ranges": type_ranges,
         "id_prefix_ranges": prefix_ranges,
         "counts": {t: int(r[1] - r[0]) for t, r in type_ranges.items()},

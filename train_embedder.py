@@ -14,6 +14,14 @@ Resumable: a checkpoint (model + optimizer + scheduler + step) every `--checkpoi
 `<output>/checkpoints/`; `--resume` continues from the last one. Batches are a pure function of (seed, step),
 so a resumed run sees exactly the batches an uninterrupted run would.
 
+Second stage (SapBERT's fine-tuning on task data): `--mention-corpora NCBI-disease BC5CDR` makes a share of the
+batches (`--mention-share`) pairs of a gold train/dev mention (and its abbreviation-expanded form) with a KB name of
+its gold id, from shared/data/nen; test mentions are never read, and held-out concepts are never paired.
+Start it from the first stage's model:
+
+    python train_embedder.py --model /work/artifacts/vaner-embedder --mention-corpora NCBI-disease BC5CDR \
+        --steps 400 --lr 2e-5 --output /work/artifacts/vaner-embedder-nen --results benchmarks/results/embedder_nen.json
+
     nice -n 10 nohup python train_embedder.py --output /work/artifacts/vaner-embedder > train.log 2>&1 &
 """
 
@@ -34,6 +42,7 @@ from tqdm.auto import tqdm
 
 from dataset_scripts.entity_types import ENTITY_TYPES
 from linking.kb import DEFAULT_KB_PATH, load_kb
+from linking.nen_data import NEN_DIR, load_hgnc_map, train_dictionary
 
 RESULTS_PATH = Path(__file__).resolve().parent / "benchmarks" / "results" / "embedder_training.json"
 
@@ -69,6 +78,12 @@ def parse_args(argv=None):
                    help="bfloat16 autocast for training steps and the final evaluation (~3x faster on CPUs with "
                         "AVX512-BF16; weights and optimizer stay float32)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint under <output>/checkpoints")
+    p.add_argument("--mention-corpora", nargs="*", default=[],
+                   help="second stage: gold-normalisation corpora under --nen-dir whose train+dev mentions are paired "
+                        "with KB names of their gold id (e.g. NCBI-disease BC5CDR)")
+    p.add_argument("--mention-share", type=float, default=0.5, help="share of batches made of mention pairs")
+    p.add_argument("--nen-dir", default=str(NEN_DIR))
+    p.add_argument("--hgnc-table", default="/work/artifacts/data/hgnc_entries.tsv", help="Entrez -> HGNC, for gene ids")
     p.add_argument("--skip-eval-before", action="store_true")
     p.add_argument("--results", default=str(RESULTS_PATH))
     return p.parse_args(argv)
@@ -115,6 +130,47 @@ def batch_for_step(train, type_names, type_probs, step: int, batch_size: int, se
         anchors.append(names[rows[a]])
         positives.append(names[rows[b]])
     return etype, anchors, positives
+
+
+def build_mention_groups(args, kb, held) -> dict[str, list[tuple[list[str], np.ndarray]]]:
+    """Per type: (gold mentions, KB rows) of every concept with train/dev mentions in --mention-corpora and names in
+    the KB, minus the held-out concepts."""
+    hgnc = load_hgnc_map(args.hgnc_table)
+    mentions: dict[tuple[str, str], set[str]] = {}
+    for corpus in args.mention_corpora:
+        if not (Path(args.nen_dir) / corpus / "train.mentions.tsv").is_file():
+            raise SystemExit(f"--mention-corpora {corpus}: no {Path(args.nen_dir) / corpus / 'train.mentions.tsv'}")
+        for name, etype, eid in train_dictionary(Path(args.nen_dir), corpus, hgnc):
+            mentions.setdefault((etype, eid), set()).add(name)
+    kb_rows = kb.synonym_groups()
+    held_ids = {(t, eid) for t, concepts in held.items() for eid, _ in concepts}
+    groups: dict[str, list[tuple[list[str], np.ndarray]]] = {}
+    for key, names in sorted(mentions.items()):
+        if key in kb_rows and key not in held_ids:
+            groups.setdefault(key[0], []).append((sorted(names), kb_rows[key]))
+    return groups
+
+
+def mention_batch_for_step(groups, step: int, batch_size: int, seed: int, names):
+    """The mention batch of `step`: one type, distinct concepts, (gold mention, a different KB name of its id)."""
+    rng = np.random.default_rng([seed, 3, step])
+    types = sorted(groups)
+    etype = types[rng.integers(len(types))]
+    concepts = groups[etype]
+    picks = rng.choice(len(concepts), size=min(batch_size, len(concepts)), replace=False)
+    anchors, positives = [], []
+    for c in picks:
+        mentions, rows = concepts[c]
+        anchor = mentions[rng.integers(len(mentions))]
+        different = [r for r in rows if names[r].lower() != anchor.lower()]
+        pool = different or list(rows)
+        anchors.append(anchor)
+        positives.append(names[pool[rng.integers(len(pool))]])
+    return etype, anchors, positives
+
+
+def is_mention_step(step: int, seed: int, share: float) -> bool:
+    return bool(np.random.default_rng([seed, 4, step]).random() < share)
 
 
 # ----------------------------------------------------------------------------------------------- eval
@@ -215,6 +271,11 @@ def main(argv=None):
         "held_out_ids_sample": {t: [e for e, _ in v[:5]] for t, v in held.items()},
     }
     eval_set = build_eval_set(kb, held, lower, args.eval_distractors, args.seed)
+    mention_groups = build_mention_groups(args, kb, held) if args.mention_corpora else {}
+    if args.mention_corpora:
+        record["data"]["mention_concepts"] = {t: len(v) for t, v in mention_groups.items()}
+        record["data"]["mention_names"] = {t: sum(len(m) for m, _ in v) for t, v in mention_groups.items()}
+        print(f"second stage: mention concepts {record['data']['mention_concepts']}", flush=True)
     print(f"KB {len(kb):,} rows; trainable concepts {record['data']['trainable_concepts']}; "
           f"held out {record['data']['held_out_concepts']} ({time.time() - t0:.0f}s)", flush=True)
 
@@ -267,7 +328,10 @@ def main(argv=None):
     running = []
     bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="train", mininterval=5)
     for step in bar:
-        etype, anchors, positives = batch_for_step(train, type_names, type_probs, step, args.batch_size, args.seed, names)
+        if mention_groups and is_mention_step(step, args.seed, args.mention_share):
+            etype, anchors, positives = mention_batch_for_step(mention_groups, step, args.batch_size, args.seed, names)
+        else:
+            etype, anchors, positives = batch_for_step(train, type_names, type_probs, step, args.batch_size, args.seed, names)
         features = [preprocess(anchors), preprocess(positives)]
         with autocast():
             loss = loss_fn(features, None)

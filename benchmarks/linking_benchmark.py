@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import RESULTS_DIR, write_results  # noqa: E402
-from benchmarks.nen_data import NEN_DIR, kb_ids, read_docs, read_gold_mentions  # noqa: E402,F401 (kb_ids: re-exported)
-from linking_vaner import EntityLinker, find_abbreviations  # noqa: E402
+from linking.nen_data import (  # noqa: E402,F401 (kb_ids, load_hgnc_map: re-exported)
+    NEN_DIR, expand_abbreviations, kb_ids, load_hgnc_map, read_gold_mentions, train_dictionary)
+from linking_vaner import EntityLinker  # noqa: E402
 
 CORPORA = ["NCBI-disease", "BC5CDR", "S800", "Linnaeus", "GNormPlus", "NLM-Gene"]
 
@@ -64,31 +65,15 @@ def parse_args(argv=None):
 # ------------------------------------------------------------------------------------------------ gold data
 
 
-def load_hgnc_map(path: str | None) -> dict[str, str]:
-    if not path or not Path(path).is_file():
-        return {}
-    out = {}
-    with open(path, encoding="utf-8") as handle:
-        header = handle.readline().rstrip("\n").split("\t")
-        hgnc_col = header.index("HGNC ID")
-        entrez_col = next(i for i, h in enumerate(header) if h.startswith("NCBI Gene ID"))
-        for line in handle:
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) > entrez_col and fields[entrez_col].strip():
-                out[fields[entrez_col].strip()] = fields[hgnc_col].strip()
-    return out
-
-
 def read_mentions(nen_dir: Path, corpus: str, split: str):
     rows = read_gold_mentions(nen_dir, corpus, split)
     return None if rows is None else [(r.mention, r.etype, r.ids, r.doc) for r in rows]
 
 
-def expand_abbreviations(nen_dir: Path, corpus: str, split: str, rows):
-    """Mentions that are a short form defined in their document (`long form (SF)`) replaced by the long form."""
-    texts = read_docs(nen_dir, corpus, split)
-    abbreviations = {doc: find_abbreviations(text) for doc, text in texts.items()}
-    out = [(abbreviations.get(doc, {}).get(m, m), t, ids, doc) for m, t, ids, doc in rows]
+def expand_mentions(nen_dir: Path, corpus: str, split: str, rows):
+    """`rows` with each short form defined in its document (`long form (SF)`) replaced by the long form."""
+    long_forms = expand_abbreviations(nen_dir, corpus, split, read_gold_mentions(nen_dir, corpus, split))
+    out = [(long_form, t, ids, doc) for long_form, (_, t, ids, doc) in zip(long_forms, rows)]
     return out, sum(a[0] != b[0] for a, b in zip(out, rows))
 
 
@@ -96,21 +81,8 @@ def expand_abbreviations(nen_dir: Path, corpus: str, split: str, rows):
 
 
 def add_train_dictionary(linker: EntityLinker, nen_dir: Path, corpus: str, hgnc) -> int:
-    """The corpus's train + dev annotations (mention and its abbreviation-expanded form -> gold id; single-id
-    mentions only) added to the linker's search space, the usual "training dictionary" of normalisation work.
-    Never the test split."""
-    entries = set()
-    for split in ("train", "dev"):
-        rows = read_mentions(nen_dir, corpus, split)
-        if rows is None:
-            continue
-        expanded, _ = expand_abbreviations(nen_dir, corpus, split, rows)
-        for (mention, etype, ids, _), (long_form, _, _, _) in zip(rows, expanded):
-            targets = kb_ids(ids, etype, hgnc)
-            if len(targets) == 1 and etype in linker.types:
-                entries.add((mention, etype, targets[0]))
-                entries.add((long_form, etype, targets[0]))
-    entries = sorted(entries)
+    """The corpus's train + dev annotations (linking.nen_data.train_dictionary) added to the linker's search space."""
+    entries = sorted(e for e in train_dictionary(nen_dir, corpus, hgnc) if e[1] in linker.types)
     if entries:
         linker.add_names([e[0] for e in entries], [e[1] for e in entries], [e[2] for e in entries])
     return len(entries)
@@ -295,7 +267,7 @@ def main(argv=None):
                 rows = read_mentions(nen_dir, corpus, split)
                 if rows is None:
                     continue
-                expanded, n_expanded = expand_abbreviations(nen_dir, corpus, split, rows)
+                expanded, n_expanded = expand_mentions(nen_dir, corpus, split, rows)
                 entry.setdefault("abbreviations_expanded", {})[f"{corpus}/{split}"] = n_expanded
                 variants = [(True, "nen", rows), (False, "nen_unrestricted", rows), (True, "nen_abbreviations", expanded)]
                 if split == "test" and (nen_dir / corpus / "train.mentions.tsv").is_file():

@@ -8,7 +8,7 @@ sentences; neither says how many concepts a user gets right from raw text. Here 
 abstract, the text the gold offsets index) goes through `pipeline("token-classification", ..., link=INDEX,
 link_id_prefixes=["MESH"])` exactly as a user calls it, and:
 * a predicted span is a true positive for linking when its character offsets equal a gold mention's AND its top-1
-  id is one of that mention's gold ids mapped to the KB (`benchmarks.nen_data.kb_ids`; composite mentions with
+  id is one of that mention's gold ids mapped to the KB (`linking.nen_data.kb_ids`; composite mentions with
   several `|`-separated ids: any of them, as in the linking benchmark);
 * every gold mention of the scored type counts in recall, also those whose ids have no KB counterpart (OMIM ids,
   `-1` = no id); `ceiling` = share of gold mentions with at least one gold id in the index — the best recall
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import write_results  # noqa: E402
 from benchmarks.linking_benchmark import index_id_sets  # noqa: E402
-from benchmarks.nen_data import NEN_DIR, kb_ids, read_docs, read_gold_mentions  # noqa: E402
+from linking.nen_data import NEN_DIR, kb_ids, read_docs, read_gold_mentions  # noqa: E402
 from linking_vaner import EntityLinker  # noqa: E402
 
 Span = tuple[str, int, int]  # doc id, start, end

@@ -275,3 +275,71 @@ def test_add_names_extends_the_search(index_folder):
     assert linker.link(["mice"], ["Species"], top_k=1) == fresh.link(["mice"], ["Species"], top_k=1)
     with pytest.raises(ValueError, match="none of the id prefixes"):
         linker.link(["BC"], ["Disease"], id_prefixes=["UMLS"])
+
+
+def test_index_of_some_id_prefixes(tmp_path, tiny_embedder, kb_file):
+    out = tmp_path / "mesh"
+    build_linking_index.main(["--kb", str(kb_file), "--embedder", tiny_embedder, "--output", str(out),
+                              "--types", "Disease,Chemical", "--id-prefixes", "MESH", "--dtype", "float32"])
+    linker = EntityLinker.from_pretrained(out)
+    assert linker.manifest["counts"] == {"Disease": 6, "Chemical": 3}  # MONDO / ChEBI rows left out
+    assert {r["id"] for r in linker.link(["Breast Cancer"], ["Disease"], top_k=10)[0]} <= {
+        "MESH:D001943", "MESH:D010051", "MESH:D015179", "MESH:D007674"}
+
+
+@pytest.fixture
+def nen_dir(tmp_path):
+    """A two-document NEN corpus (train/dev/test) in the shared/data/nen format."""
+    docs = {
+        "train": [("1", "Breast cancer (BC) risk. BC and nephrotoxicity.")],
+        "dev": [("2", "Aspirin and ovarian cancer.")],
+        "test": [("3", "kidney disease")],
+    }
+    mentions = {
+        "train": [("1", 0, 13, "Breast cancer", "Disease", "D001943"), ("1", 25, 27, "BC", "Disease", "D001943"),
+                  ("1", 32, 46, "nephrotoxicity", "Disease", "D007674|D001943"),
+                  ("1", 32, 46, "nephrotoxicity", "Disease", "OMIM:123")],
+        "dev": [("2", 0, 7, "Aspirin", "Chemical", "D001241"), ("2", 12, 26, "ovarian cancer", "Disease", "-1")],
+        "test": [("3", 0, 14, "kidney disease", "Disease", "D007674")],
+    }
+    folder = tmp_path / "nen" / "TOY"
+    folder.mkdir(parents=True)
+    for split in docs:
+        (folder / f"{split}.docs.tsv").write_text("doc_id\ttext\n" + "".join(f"{d}\t{t}\n" for d, t in docs[split]))
+        (folder / f"{split}.mentions.tsv").write_text(
+            "doc_id\tstart\tend\tmention\ttype\tids\n" + "".join("\t".join(map(str, r)) + "\n" for r in mentions[split]))
+    return tmp_path / "nen"
+
+
+def test_train_dictionary_uses_single_id_train_dev_mentions_and_long_forms(nen_dir):
+    from linking.nen_data import train_dictionary
+
+    entries = train_dictionary(nen_dir, "TOY", hgnc={})
+    assert entries == {("Breast cancer", "Disease", "MESH:D001943"), ("BC", "Disease", "MESH:D001943"),
+                       ("Aspirin", "Chemical", "MESH:D001241")}  # "BC" -> its long form "Breast cancer" too
+    with pytest.raises(ValueError, match="test split"):
+        train_dictionary(nen_dir, "TOY", hgnc={}, splits=("train", "test"))
+
+
+def test_mention_batches_pair_gold_mentions_with_kb_names_of_their_id(kb_file, nen_dir):
+    from types import SimpleNamespace
+
+    from train_embedder import build_groups, build_mention_groups, is_mention_step, mention_batch_for_step, split_holdout
+
+    kb = load_kb(kb_file)
+    per_type, _ = build_groups(kb)
+    _, held = split_holdout(per_type, 0, seed=0)
+    args = SimpleNamespace(mention_corpora=["TOY"], nen_dir=str(nen_dir), hgnc_table=None)
+    groups = build_mention_groups(args, kb, held)
+    assert {t: [m for m, _ in v] for t, v in groups.items()} == {
+        "Chemical": [["Aspirin"]], "Disease": [["BC", "Breast cancer"]]}
+    batch = mention_batch_for_step(groups, 3, 4, 0, kb.names)
+    assert batch == mention_batch_for_step(groups, 3, 4, 0, kb.names)
+    etype, anchors, positives = batch
+    kb_names_of = {"Disease": {"Breast Neoplasms", "breast cancer"}, "Chemical": {"aspirin", "acetylsalicylic acid"}}
+    assert len(anchors) == 1 and positives[0] in kb_names_of[etype] and positives[0].lower() != anchors[0].lower()
+    # held-out concepts are never paired
+    _, held_all = split_holdout(per_type, 10, seed=0)
+    assert build_mention_groups(args, kb, held_all) == {}
+    shares = [is_mention_step(s, 0, 0.25) for s in range(400)]
+    assert 60 < sum(shares) < 140 and shares == [is_mention_step(s, 0, 0.25) for s in range(400)]
