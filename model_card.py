@@ -4,9 +4,43 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["TEMPLATE", "render_model_card", "write_model_card"]
+__all__ = ["PAPER_F1", "TEMPLATE", "render_model_card", "paper_comparison_table", "write_model_card"]
 
 TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
+
+# Bian et al. (2024): test F1 of VANER (LLaMA-2 7B) in Table 1, and of VANER_adapt on the unseen CRAFT sets.
+PAPER_F1 = {
+    "NCBI-disease": 88.03,
+    "BC5CDR-disease": 87.76,
+    "BC2GM": 83.47,
+    "JNLPBA": 77.41,
+    "BC5CDR-chem": 94.34,
+    "linnaeus": 94.06,
+    "s800": 77.06,
+    "CRAFT-species": 87.08,
+    "CRAFT-ggp": 59.95,
+    "CRAFT-chem": 48.12,
+}
+
+
+def paper_comparison_table(results: list[dict]) -> str:
+    """Markdown rows of evaluate_model.py results (one dict per metrics file) beside the paper's F1."""
+    lines = ["| corpus | instruction | sentences | precision | recall | F1 | paper F1 | difference |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for result in results:
+        instruction = "with dataset name" if result.get("dataset_names_in_instructions", True) else "no dataset name"
+        for corpus, scores in result["corpora"].items():
+            f1, paper = scores["f1"], PAPER_F1.get(corpus)
+            versus = ("", "") if paper is None else (f"{paper:.2f}", f"{f1 - paper:+.2f}")
+            lines.append(
+                f"| {corpus} | {instruction} | {scores.get('sentences', '')} | {scores['precision']:.2f} | "
+                f"{scores['recall']:.2f} | **{f1:.2f}** | {versus[0]} | {versus[1]} |"
+            )
+        papers = [PAPER_F1[c] for c in result["corpora"] if c in PAPER_F1]
+        if len(result["corpora"]) > 1:
+            paper_mean = f"{sum(papers) / len(papers):.2f}" if len(papers) == len(result["corpora"]) else ""
+            lines.append(f"| **mean** | {instruction} | | | | **{result['mean_f1']:.2f}** | {paper_mean} | |")
+    return "\n".join(lines)
 
 
 def render_model_card(summary: dict, template: str | None = None) -> str:
@@ -35,6 +69,17 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         runtime=f"{summary['train_runtime_seconds'] / 3600:.2f} h" if summary.get("train_runtime_seconds") else "see the run's log",
         metrics_rows="\n".join(rows) or "| (not evaluated) | | | |",
         status=summary.get("status", ""),
+        test_section=_test_section(summary.get("test") or []),
+    )
+
+
+def _test_section(results: list[dict]) -> str:
+    if not results:
+        return "Test-set results, when measured, are in the project's `benchmarks/results/`."
+    return (
+        "## Test results beside the paper (entity-level, strict IOB2)\n\n"
+        "Paper: VANER on LLaMA-2 7B (Bian et al., 2024, Table 1); CRAFT: VANER_adapt on the unseen corpus. "
+        "The same figures are in `test_metrics.json`.\n\n" + paper_comparison_table(results)
     )
 
 

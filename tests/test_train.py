@@ -179,9 +179,15 @@ def test_shipped_checkpoint_restores_and_resumes_elsewhere(setup):
     tmp_path, data_dir = setup
     train.main(_argv(tmp_path, data_dir, "first", "--max-steps", "2"))
     checkpoint = tmp_path / "first" / "checkpoints" / "checkpoint-2"
-    shipped = export_model.ship(tmp_path / "first", tmp_path / "shipped", str(tmp_path / "backbone"), checkpoint)
+    metrics = tmp_path / "metrics.test.json"
+    metrics.write_text(json.dumps({"corpora": {"NCBI-disease": {"precision": 1.0, "recall": 2.0, "f1": 1.33}},
+                                   "mean_f1": 1.33, "dataset_names_in_instructions": True}))
+    shipped = export_model.ship(tmp_path / "first", tmp_path / "shipped", str(tmp_path / "backbone"), checkpoint,
+                                test_metrics=[metrics])
     assert (shipped / "training_state" / "trainer_state.json").is_file()
-    assert "checkpoint of a run still in training" in (shipped / "README.md").read_text()
+    card = (shipped / "README.md").read_text()
+    assert "checkpoint of a run still in training" in card and "| **1.33** | 88.03 | -86.70 |" in card
+    assert json.loads((shipped / "test_metrics.json").read_text())[0]["mean_f1"] == 1.33
     restored = export_model.restore(shipped, tmp_path / "second")
     assert restored == tmp_path / "second" / "checkpoints" / "checkpoint-2"
     train.main(_argv(tmp_path, data_dir, "second", "--max-steps", "4", "--resume"))

@@ -1,0 +1,40 @@
+"""Model card: the test section beside the paper's figures (hand-checked numbers)."""
+
+from __future__ import annotations
+
+from model_card import PAPER_F1, render_model_card, paper_comparison_table
+
+RESULT = {
+    "dataset_names_in_instructions": True,
+    "corpora": {
+        "NCBI-disease": {"precision": 74.82, "recall": 86.04, "f1": 80.04, "sentences": 940},
+        "s800": {"precision": 60.0, "recall": 70.0, "f1": 64.62, "sentences": 1630},
+    },
+    "mean_f1": 72.33,
+}
+CRAFT = {
+    "dataset_names_in_instructions": False,
+    "corpora": {"CRAFT-species": {"precision": 90.0, "recall": 80.0, "f1": 84.71, "sentences": 7425}},
+    "mean_f1": 84.71,
+}
+
+
+def test_rows_put_the_paper_beside_each_corpus_and_the_mean():
+    table = paper_comparison_table([RESULT, CRAFT]).splitlines()
+    assert "| NCBI-disease | with dataset name | 940 | 74.82 | 86.04 | **80.04** | 88.03 | -7.99 |" in table
+    assert "| s800 | with dataset name | 1630 | 60.00 | 70.00 | **64.62** | 77.06 | -12.44 |" in table
+    assert "| **mean** | with dataset name | | | | **72.33** | 82.55 | |" in table  # (88.03 + 77.06) / 2
+    assert "| CRAFT-species | no dataset name | 7425 | 90.00 | 80.00 | **84.71** | 87.08 | -2.37 |" in table
+    assert not any(row.startswith("| **mean** | no dataset name") for row in table)  # one corpus: no mean row
+
+
+def test_seven_paper_corpora_average_86_02():
+    seven = ["NCBI-disease", "BC5CDR-disease", "BC2GM", "JNLPBA", "BC5CDR-chem", "linnaeus", "s800"]
+    assert round(sum(PAPER_F1[c] for c in seven) / 7, 2) == 86.02  # the paper's 85.88 also averages BC4CHEMD
+
+
+def test_card_without_and_with_test_results():
+    summary = {"corpora": ["NCBI-disease"], "backbone": "tiny", "dev_metrics": {}}
+    assert "Test results beside the paper" not in render_model_card(summary)
+    card = render_model_card({**summary, "test": [RESULT]})
+    assert "## Test results beside the paper" in card and "| **80.04** | 88.03 | -7.99 |" in card
