@@ -31,7 +31,7 @@ from configuration_vaner import DEFAULT_ENTITY_TYPES
 from dataset_scripts import build_instruction_examples, load_corpus, mixture_config_fields
 from dataset_scripts.entity_types import corpus_entity_type
 from evaluation import evaluate_examples
-from lora import add_lora, four_bit_config, save_lora
+from lora import add_lora, four_bit_config, load_lora, save_lora
 from model_card import write_model_card
 from modeling_vaner import VanerForTokenClassification
 from processing_vaner import encode_windows
@@ -59,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--bf16", action="store_true", help="bf16 backbone weights (LoRA and head stay fp32)")
     model.add_argument("--load-in-4bit", action="store_true", help="NF4 backbone (bitsandbytes)")
     model.add_argument("--no-lora", action="store_true", help="full fine-tuning (embeddings frozen)")
+    model.add_argument("--init-adapter", metavar="DIR",
+                       help="start from a trained adapter (LoRA + head: a shipped model folder or a run's adapter/) "
+                            "instead of a fresh one, e.g. to adapt a released model to new corpora or instructions")
     model.add_argument("--lora-r", type=int, default=16)
     model.add_argument("--lora-alpha", type=int, default=32)
     model.add_argument("--lora-dropout", type=float, default=0.05)
@@ -84,6 +87,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--load-in-4bit needs LoRA (a 4-bit backbone cannot be fine-tuned in full)")
     if args.no_lora and args.save_adapter_only:
         parser.error("--save-adapter-only needs LoRA")
+    if args.init_adapter and args.no_lora:
+        parser.error("--init-adapter needs LoRA")
+    if args.init_adapter and not (Path(args.init_adapter) / "adapter_config.json").is_file():
+        parser.error(f"--init-adapter {args.init_adapter}: no adapter_config.json there")
     return args
 
 
@@ -167,7 +174,9 @@ def build_model(args: argparse.Namespace, config_fields: dict):
     )
     model.classifier.float()
     model.get_input_embeddings().requires_grad_(False)
-    if not args.no_lora:
+    if args.init_adapter:  # LoRA rank/alpha/dropout come from the adapter's own config
+        model = load_lora(model, args.init_adapter, is_trainable=True)
+    elif not args.no_lora:
         model = add_lora(model, r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout)
     return model, tokenizer, location
 

@@ -195,3 +195,24 @@ def test_shipped_checkpoint_restores_and_resumes_elsewhere(setup):
     assert summary["global_step"] == 4 and summary["resumed_from"].endswith("checkpoint-2")
     with pytest.raises(FileNotFoundError, match="training_state"):
         export_model.restore(tmp_path / "nowhere", tmp_path / "third")
+
+
+def test_init_adapter_starts_from_a_trained_adapter(setup):
+    from safetensors.torch import load_file
+
+    tmp_path, data_dir = setup
+    train.main(_argv(tmp_path, data_dir, "base", "--max-steps", "2"))
+    adapter = tmp_path / "base" / "adapter"
+    args = train.parse_args(_argv(tmp_path, data_dir, "warm", "--no-dataset-name", "--init-adapter", str(adapter)))
+    _, _, fields = train.load_examples(args)
+    model, _, _ = train.build_model(args, fields)
+    saved = load_file(adapter / "adapter_model.safetensors")
+    state = {k: v for k, v in model.state_dict().items() if "lora_" in k or "classifier" in k}
+    lora_b = next(k for k in saved if "lora_B" in k)  # zero in a fresh adapter, trained here
+    suffix = lora_b.split("base_model.model.", 1)[1].replace(".weight", ".default.weight")
+    loaded = next(v for k, v in state.items() if k.endswith(suffix))
+    assert saved[lora_b].abs().sum() > 0
+    torch.testing.assert_close(loaded.float(), saved[lora_b].float())
+    assert any(p.requires_grad for n, p in model.named_parameters() if "lora_" in n)  # trainable, not frozen
+    with pytest.raises(SystemExit):
+        train.parse_args(_argv(tmp_path, data_dir, "bad", "--init-adapter", str(tmp_path / "nowhere")))
