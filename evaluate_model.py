@@ -22,6 +22,7 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from dataset_scripts import build_instruction_examples, load_corpus
 from evaluation import evaluate_examples, write_conll
+from precision import warn_if_slow_bf16
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    warn_if_slow_bf16(args.bf16)
     dtype = torch.bfloat16 if args.bf16 else torch.float32
     model = AutoModelForTokenClassification.from_pretrained(args.model, trust_remote_code=True, dtype=dtype).eval()
     model.classifier.float()

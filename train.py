@@ -34,6 +34,7 @@ from evaluation import evaluate_examples
 from lora import add_lora, four_bit_config, load_lora, save_lora
 from model_card import write_model_card
 from modeling_vaner import VanerForTokenClassification
+from precision import warn_if_slow_bf16
 from processing_vaner import encode_windows
 
 logger = logging.getLogger("vaner.train")
@@ -158,6 +159,7 @@ def featurize(examples: datasets.Dataset, tokenizer, max_length: int, stride: in
 def build_model(args: argparse.Namespace, config_fields: dict):
     location = resolve_backbone(args.backbone, args.gguf_file, args.cache_dir)
     tokenizer = load_tokenizer(location)
+    warn_if_slow_bf16(args.bf16, "cuda" if torch.cuda.is_available() else "cpu")
     backbone_kwargs = {
         "attn_implementation": args.attn_implementation,
         "dtype": torch.bfloat16 if args.bf16 else torch.float32,

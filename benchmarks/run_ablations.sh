@@ -7,12 +7,20 @@
 #       nodbr (w/o DBR), dbr (VANER_single: + DBR), random (+ random-KB DBR), causal (w/o DBR, causal mask kept)
 #   e.g. OMP_NUM_THREADS=1 benchmarks/run_ablations.sh runs/ablations ncbi-causal s800-dbr
 #
+# VANER_PRECISION=fp32 trains and scores with fp32 weights: on a CPU without native bf16 (AVX512-BF16 / AMX),
+# bf16 matmuls are emulated and a step takes minutes instead of seconds.
+#
 # Then: python benchmarks/ablation_table.py --runs RUNS_DIR ...  writes benchmarks/results/ablations.{json,md}.
 set -euo pipefail
 RUNS=${1:?usage: run_ablations.sh RUNS_DIR NAME...}; shift
 DATA=${VANER_DATA_DIR:-../shared/data/bioner}
 DBR=${VANER_DBR:-artifacts/dbr/vaner-dbr-minilm}
 KB=${VANER_KB:-../shared/data/kb/biomed_entity_kb.tsv.gz}
+case "${VANER_PRECISION:-bf16}" in
+  bf16) precision=(--bf16) ;;
+  fp32) precision=() ;;
+  *) echo "run_ablations.sh: VANER_PRECISION must be bf16 or fp32, got '$VANER_PRECISION'" >&2; exit 2 ;;
+esac
 for name in "$@"; do
   case "${name%%-*}" in
     ncbi) corpus=NCBI-disease ;;
@@ -30,10 +38,10 @@ for name in "$@"; do
   if [[ -f "$out/test/metrics.test.json" ]]; then echo "[$name] done already"; continue; fi
   mkdir -p "$out"
   echo "[$name] train $(date -u +%FT%TZ)"
-  python train.py --corpora "$corpus" --data-dir "$DATA" "${flags[@]}" --bf16 --epochs 1 --eval-steps 230 \
+  python train.py --corpora "$corpus" --data-dir "$DATA" "${flags[@]}" "${precision[@]}" --epochs 1 --eval-steps 230 \
     --logging-steps 20 --save-total-limit 2 --seed 42 --output-dir "$out" --resume >> "$out/train.log" 2>&1
   echo "[$name] test $(date -u +%FT%TZ)"
-  python evaluate_model.py --model "$out/model" --corpora "$corpus" --data-dir "$DATA" --split test --bf16 \
+  python evaluate_model.py --model "$out/model" --corpora "$corpus" --data-dir "$DATA" --split test "${precision[@]}" \
     --output-dir "$out/test" >> "$out/test.log" 2>&1
   echo "[$name] done $(date -u +%FT%TZ)"
 done
