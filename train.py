@@ -17,19 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import datasets
 import torch
-from transformers import DataCollatorForTokenClassification, Trainer, TrainingArguments, set_seed
+from transformers import DataCollatorForTokenClassification, TrainingArguments, set_seed
 
 from backbones import DEFAULT_BACKBONE, load_tokenizer, resolve_backbone
 from configuration_vaner import DEFAULT_ENTITY_TYPES
 from dataset_scripts import build_instruction_examples, load_corpus, mixture_config_fields
 from dataset_scripts.entity_types import corpus_entity_type
+from dev_selection import DevF1Trainer, dev_selected_training_arguments
 from evaluation import evaluate_examples
 from lora import add_lora, four_bit_config, load_lora, save_lora
 from model_card import write_model_card
@@ -183,62 +182,26 @@ def build_model(args: argparse.Namespace, config_fields: dict):
     return model, tokenizer, location
 
 
-class VanerTrainer(Trainer):
-    """Trainer whose evaluation is entity-level F1 per validation corpus, on words, windowed like the pipeline."""
+def score_dev_corpus(tokenizer, eval_batch_size: int):
+    """Dev scoring for the Trainer: entity F1 on words, instructed and windowed exactly like the pipeline."""
 
-    def __init__(self, *args, dev_sets: dict[str, datasets.Dataset], eval_batch_size: int, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.dev_sets = dev_sets
-        self.eval_batch_size = eval_batch_size
+    def score(model, corpus: str, examples: datasets.Dataset) -> dict:
+        return evaluate_examples(model, tokenizer, examples, eval_batch_size, f"dev {corpus}")[0]
 
-    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
-        start = time.perf_counter()
-        was_training = self.model.training
-        self.model.eval()
-        metrics: dict[str, float] = {}
-        for corpus, examples in self.dev_sets.items():
-            scores, _ = evaluate_examples(self.model, self.processing_class, examples, self.eval_batch_size, f"dev {corpus}")
-            for key in ("precision", "recall", "f1"):
-                metrics[f"{metric_key_prefix}_{corpus}_{key}"] = round(scores[key], 2)
-        metrics[f"{metric_key_prefix}_mean_f1"] = round(
-            statistics.mean(metrics[f"{metric_key_prefix}_{c}_f1"] for c in self.dev_sets), 2
-        )
-        metrics[f"{metric_key_prefix}_runtime"] = round(time.perf_counter() - start, 1)
-        self.model.train(was_training)
-        per_corpus = " | ".join(f"{c} {metrics[f'{metric_key_prefix}_{c}_f1']:.2f}" for c in self.dev_sets)
-        print(f"[eval step {self.state.global_step}] mean F1 {metrics[f'{metric_key_prefix}_mean_f1']:.2f} | {per_corpus}", flush=True)
-        self.log(metrics)
-        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
-        return metrics
+    return score
 
 
 def training_arguments(args: argparse.Namespace) -> TrainingArguments:
-    return TrainingArguments(
-        output_dir=str(Path(args.output_dir) / "checkpoints"),
-        per_device_train_batch_size=args.batch_size,
+    return dev_selected_training_arguments(
+        args.output_dir,
+        batch_size=args.batch_size,
         learning_rate=args.learning_rate,
-        lr_scheduler_type="constant",
-        optim="adamw_torch",
-        weight_decay=0.0,
-        num_train_epochs=args.epochs,
+        epochs=args.epochs,
         max_steps=args.max_steps,
-        train_sampling_strategy="group_by_length",
-        length_column_name="length",
-        eval_strategy="steps",
         eval_steps=args.eval_steps,
-        save_strategy="steps",
-        save_steps=args.eval_steps,
-        save_total_limit=args.save_total_limit,
-        load_best_model_at_end=True,
-        metric_for_best_model="mean_f1",
-        greater_is_better=True,
         logging_steps=args.logging_steps,
+        save_total_limit=args.save_total_limit,
         seed=args.seed,
-        data_seed=args.seed,
-        report_to="none",
-        dataloader_num_workers=0,
-        include_num_input_tokens_seen="non_padding",
-        save_only_model=False,
     )
 
 
@@ -247,7 +210,7 @@ def last_checkpoint(output_dir: Path) -> str | None:
     return str(checkpoints[-1]) if checkpoints else None
 
 
-def save_final(trainer: VanerTrainer, args: argparse.Namespace, tokenizer, summary: dict) -> Path:
+def save_final(trainer: DevF1Trainer, args: argparse.Namespace, tokenizer, summary: dict) -> Path:
     """The final Hub folder: merged model (or adapter + head), tokenizer, code files, metrics, model card."""
     final_dir = Path(args.output_dir) / "model"
     model = trainer.model
@@ -279,7 +242,7 @@ def main(argv: list[str] | None = None) -> Path:
     logger.info("%d training examples -> %d windows; dev: %s", len(train_examples), len(features),
                 {c: len(d) for c, d in dev_sets.items()})
 
-    trainer = VanerTrainer(
+    trainer = DevF1Trainer(
         model=model,
         args=training_arguments(args),
         train_dataset=features,
@@ -287,7 +250,7 @@ def main(argv: list[str] | None = None) -> Path:
         data_collator=DataCollatorForTokenClassification(tokenizer, label_pad_token_id=-100),
         processing_class=tokenizer,
         dev_sets=dev_sets,
-        eval_batch_size=args.eval_batch_size,
+        score_corpus=score_dev_corpus(tokenizer, args.eval_batch_size),
     )
     resume_from = last_checkpoint(output_dir) if args.resume else None
     if args.resume and resume_from is None:

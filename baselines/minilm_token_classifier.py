@@ -14,7 +14,7 @@ otherwise pick. No instruction, one head, one model per `--corpora` mixture.
   truncated, and an entity that crosses a window boundary is still predicted with context on both sides.
 * Predictions go through `repair_tags` (an orphan I starts an entity) and are scored with
   `evaluation.entity_scores` (seqeval, strict IOB2), exactly as VANER's predictions are.
-* Training mirrors train.py: HF Trainer, AdamW, constant LR, no weight decay, batch 8, length-grouped
+* Training shares train.py's Trainer setup (`dev_selection.py`): AdamW, constant LR, no weight decay, batch 8, length-grouped
   sampling, seed; checkpoints are selected on the mean dev entity F1 over the corpora (never on test).
 * Speed: sentences/s of the selected model on each test split (words in, repaired tags out, tokenisation
   and window stitching included, `--eval-batch-size` sentences windows per forward, no gradients).
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -43,12 +42,12 @@ from transformers import (  # noqa: E402
     AutoModelForTokenClassification,
     AutoTokenizer,
     DataCollatorForTokenClassification,
-    Trainer,
     TrainingArguments,
     set_seed,
 )
 
 from dataset_scripts import load_corpus  # noqa: E402
+from dev_selection import DevF1Trainer, dev_selected_training_arguments  # noqa: E402
 from evaluation import entity_scores, predict_word_tags  # noqa: E402
 from processing_vaner import encode_windows  # noqa: E402
 
@@ -122,57 +121,17 @@ def score_split(model, tokenizer, split: datasets.Dataset, args: argparse.Namesp
             "sentences_per_second": round(len(split) / seconds, 1) if seconds else None}  # fmt: skip
 
 
-class DevF1Trainer(Trainer):
-    """Trainer whose evaluation is the word-level entity F1 on each corpus' validation split (mean selects)."""
-
-    def __init__(self, *a, dev_sets: dict[str, datasets.Dataset], run_args: argparse.Namespace, **kw):
-        super().__init__(*a, **kw)
-        self.dev_sets, self.run_args, self.dev_history = dev_sets, run_args, []
-
-    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
-        start = time.perf_counter()
-        metrics: dict[str, float] = {}
-        for corpus, split in self.dev_sets.items():
-            scores = score_split(self.model, self.processing_class, split, self.run_args)
-            for key in ("precision", "recall", "f1"):
-                metrics[f"{metric_key_prefix}_{corpus}_{key}"] = round(scores[key], 2)
-        metrics[f"{metric_key_prefix}_mean_f1"] = round(
-            statistics.mean(metrics[f"{metric_key_prefix}_{c}_f1"] for c in self.dev_sets), 2
-        )
-        metrics[f"{metric_key_prefix}_runtime"] = round(time.perf_counter() - start, 1)
-        self.dev_history.append({"step": self.state.global_step, "mean_f1": metrics[f"{metric_key_prefix}_mean_f1"]})
-        print(f"[eval step {self.state.global_step}] dev mean F1 {metrics[f'{metric_key_prefix}_mean_f1']:.2f}", flush=True)
-        self.log(metrics)
-        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
-        return metrics
-
-
 def training_arguments(args: argparse.Namespace) -> TrainingArguments:
-    strategy = {"eval_strategy": "steps", "eval_steps": args.eval_steps, "save_strategy": "steps",
-                "save_steps": args.eval_steps} if args.eval_steps > 0 else {"eval_strategy": "epoch", "save_strategy": "epoch"}  # fmt: skip
-    return TrainingArguments(
-        output_dir=str(Path(args.output_dir) / "checkpoints"),
-        per_device_train_batch_size=args.batch_size,
+    return dev_selected_training_arguments(
+        args.output_dir,
+        batch_size=args.batch_size,
         learning_rate=args.lr,
-        lr_scheduler_type="constant",
-        optim="adamw_torch",
-        weight_decay=0.0,
-        num_train_epochs=args.epochs,
+        epochs=args.epochs,
         max_steps=args.max_steps,
-        train_sampling_strategy="group_by_length",
-        length_column_name="length",
-        **strategy,
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model="mean_f1",
-        greater_is_better=True,
+        eval_steps=args.eval_steps,
         logging_steps=args.logging_steps,
+        save_total_limit=2,
         seed=args.seed,
-        data_seed=args.seed,
-        report_to="none",
-        dataloader_num_workers=0,
-        include_num_input_tokens_seen="non_padding",
-        use_cpu=not torch.cuda.is_available(),
     )
 
 
@@ -203,7 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
         data_collator=DataCollatorForTokenClassification(tokenizer, label_pad_token_id=-100),
         processing_class=tokenizer,
         dev_sets=dev_sets,
-        run_args=args,
+        score_corpus=lambda model, corpus, split: score_split(model, tokenizer, split, args),
     )
     train_output = trainer.train()
     model = trainer.model  # the dev-selected checkpoint (load_best_model_at_end)

@@ -107,7 +107,7 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(setup, monkeypatch):
     steps = ["--max-steps", "6"]
     train.main(_argv(tmp_path, data_dir, "straight", *steps))
 
-    original_step = train.VanerTrainer.training_step
+    original_step = train.DevF1Trainer.training_step
     calls = {"n": 0}
 
     def dying_step(self, *args, **kwargs):
@@ -116,11 +116,11 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(setup, monkeypatch):
             raise _Killed()
         return original_step(self, *args, **kwargs)
 
-    monkeypatch.setattr(train.VanerTrainer, "training_step", dying_step)
+    monkeypatch.setattr(train.DevF1Trainer, "training_step", dying_step)
     with pytest.raises(_Killed):
         train.main(_argv(tmp_path, data_dir, "killed", *steps))
     assert (tmp_path / "killed" / "checkpoints" / "checkpoint-2").is_dir()
-    monkeypatch.setattr(train.VanerTrainer, "training_step", original_step)
+    monkeypatch.setattr(train.DevF1Trainer, "training_step", original_step)
     train.main(_argv(tmp_path, data_dir, "killed", *steps, "--resume"))
 
     straight = load_file(tmp_path / "straight" / "adapter" / "adapter_model.safetensors")

@@ -1,0 +1,96 @@
+"""The Trainer setup that VANER (train.py) and the MiniLM baseline share, so the two are trained and selected alike.
+
+Both train with AdamW at a constant learning rate, no weight decay, length-grouped batches, and keep the
+checkpoint with the best mean entity F1 over the validation corpora (never test). They differ only in how one
+dev corpus is scored (instructed windows for VANER, plain sentences for the baseline): `DevF1Trainer` leaves
+that to a `score_corpus` callable. Workshop code: the Hub-side files never import it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from transformers import Trainer, TrainingArguments
+
+__all__ = ["DevF1Trainer", "dev_selected_training_arguments"]
+
+CorpusScorer = Callable[[Any, str, Any], dict]  # (model, corpus name, dev set) -> {"precision", "recall", "f1", ...}
+
+
+class DevF1Trainer(Trainer):
+    """Trainer whose evaluation is entity-level P/R/F1 on each validation corpus; their mean selects checkpoints."""
+
+    def __init__(self, *args, dev_sets: dict[str, Any], score_corpus: CorpusScorer, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dev_sets = dev_sets
+        self.score_corpus = score_corpus
+        self.dev_history: list[dict] = []
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        start = time.perf_counter()
+        was_training = self.model.training
+        self.model.eval()
+        metrics: dict[str, float] = {}
+        for corpus, dev_set in self.dev_sets.items():
+            scores = self.score_corpus(self.model, corpus, dev_set)
+            for key in ("precision", "recall", "f1"):
+                metrics[f"{metric_key_prefix}_{corpus}_{key}"] = round(scores[key], 2)
+        mean_f1 = round(statistics.mean(metrics[f"{metric_key_prefix}_{c}_f1"] for c in self.dev_sets), 2)
+        metrics[f"{metric_key_prefix}_mean_f1"] = mean_f1
+        metrics[f"{metric_key_prefix}_runtime"] = round(time.perf_counter() - start, 1)
+        self.model.train(was_training)
+        self.dev_history.append({"step": self.state.global_step, "mean_f1": mean_f1})
+        per_corpus = " | ".join(f"{c} {metrics[f'{metric_key_prefix}_{c}_f1']:.2f}" for c in self.dev_sets)
+        print(f"[eval step {self.state.global_step}] mean F1 {mean_f1:.2f} | {per_corpus}", flush=True)
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
+def dev_selected_training_arguments(
+    output_dir: str | Path,
+    *,
+    batch_size: int,
+    learning_rate: float,
+    epochs: float,
+    max_steps: int,
+    eval_steps: int,
+    logging_steps: int,
+    save_total_limit: int,
+    seed: int,
+) -> TrainingArguments:
+    """AdamW, constant LR, no weight decay, length-grouped batches, checkpoint + dev F1 every `eval_steps` steps
+    (every epoch when 0), best mean dev F1 reloaded at the end. Checkpoints go to `output_dir/checkpoints`."""
+    if eval_steps > 0:
+        schedule = {"eval_strategy": "steps", "eval_steps": eval_steps, "save_strategy": "steps", "save_steps": eval_steps}
+    else:
+        schedule = {"eval_strategy": "epoch", "save_strategy": "epoch"}
+    return TrainingArguments(
+        output_dir=str(Path(output_dir) / "checkpoints"),
+        per_device_train_batch_size=batch_size,
+        learning_rate=learning_rate,
+        lr_scheduler_type="constant",
+        optim="adamw_torch",
+        weight_decay=0.0,
+        num_train_epochs=epochs,
+        max_steps=max_steps,
+        train_sampling_strategy="group_by_length",
+        length_column_name="length",
+        **schedule,
+        save_total_limit=save_total_limit,
+        load_best_model_at_end=True,
+        metric_for_best_model="mean_f1",
+        greater_is_better=True,
+        logging_steps=logging_steps,
+        seed=seed,
+        data_seed=seed,
+        report_to="none",
+        dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
+        save_only_model=False,
+        use_cpu=not torch.cuda.is_available(),
+    )
