@@ -257,6 +257,8 @@ def main(argv: list[str] | None = None) -> Path:
         logger.info("--resume: no checkpoint in %s yet, starting from scratch", output_dir / "checkpoints")
     train_output = trainer.train(resume_from_checkpoint=resume_from)
     final_metrics = trainer.evaluate()
+    if not trainer.is_world_process_zero():  # several processes (torchrun / accelerate): one writes and pushes
+        return Path(args.output_dir) / "model"
     runtime = train_output.metrics.get("train_runtime", 0.0)
     summary = {
         "backbone": args.backbone,

@@ -256,3 +256,21 @@ def test_init_adapter_starts_from_a_trained_adapter(setup):
     assert any(p.requires_grad for n, p in model.named_parameters() if "lora_" in n)  # trainable, not frozen
     with pytest.raises(SystemExit):
         train.parse_args(_argv(tmp_path, data_dir, "bad", "--init-adapter", str(tmp_path / "nowhere")))
+
+
+def test_two_process_cpu_run_writes_the_final_folder_once(setup):
+    """`torchrun --nproc_per_node 2 train.py` (gloo DDP on CPU: two 1-thread workers beat one 2-thread job)."""
+    import os
+    import subprocess
+    import sys
+
+    tmp_path, data_dir = setup
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "train.py",
+               *_argv(tmp_path, data_dir, "ddp", "--max-steps", "2", "--batch-size", "2")]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(train.__file__).parent)}
+    done = subprocess.run(command, cwd=Path(train.__file__).parent, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count(f"saved {tmp_path / 'ddp' / 'model'}") == 1
+    summary = json.loads((tmp_path / "ddp" / "model" / "training_summary.json").read_text())
+    assert summary["global_step"] == 2
+    AutoModelForTokenClassification.from_pretrained(str(tmp_path / "ddp" / "model"), trust_remote_code=True)
