@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 from transformers import Trainer, TrainingArguments
 
-__all__ = ["DevF1Trainer", "dev_selected_training_arguments"]
+__all__ = ["DevF1Trainer", "dev_selected_training_arguments", "training_seconds"]
 
 CorpusScorer = Callable[[Any, str, Any], dict]  # (model, corpus name, dev set) -> {"precision", "recall", "f1", ...}
 
@@ -94,3 +94,20 @@ def dev_selected_training_arguments(
         save_only_model=False,
         use_cpu=not torch.cuda.is_available(),
     )
+
+
+def training_seconds(log_history: list[dict]) -> float:
+    """Wall seconds of training (dev evaluations included) over every segment of a resumed run.
+
+    Each log entry carries `train_runtime`, the seconds since its own `train()` call began; a resume starts the
+    count again, so the total is the sum of each segment's last value.
+    """
+    total, last = 0.0, 0.0
+    for entry in log_history:
+        runtime = entry.get("train_runtime")
+        if runtime is None:
+            continue
+        if runtime < last:
+            total += last
+        last = runtime
+    return round(total + last, 1)

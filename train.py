@@ -28,7 +28,7 @@ from backbones import DEFAULT_BACKBONE, load_tokenizer, resolve_backbone
 from configuration_vaner import DEFAULT_ENTITY_TYPES
 from dataset_scripts import build_instruction_examples, load_corpus, mixture_config_fields
 from dataset_scripts.entity_types import corpus_entity_type
-from dev_selection import DevF1Trainer, dev_selected_training_arguments
+from dev_selection import DevF1Trainer, dev_selected_training_arguments, training_seconds
 from evaluation import evaluate_examples
 from lora import add_lora, four_bit_config, load_lora, save_lora
 from model_card import write_model_card
@@ -260,6 +260,7 @@ def main(argv: list[str] | None = None) -> Path:
     if not trainer.is_world_process_zero():  # several processes (torchrun / accelerate): one writes and pushes
         return Path(args.output_dir) / "model"
     runtime = train_output.metrics.get("train_runtime", 0.0)
+    runtime_all_segments = training_seconds([*trainer.state.log_history, {"train_runtime": runtime}])
     summary = {
         "backbone": args.backbone,
         "backbone_location": location,
@@ -271,10 +272,13 @@ def main(argv: list[str] | None = None) -> Path:
         "lora": None if args.no_lora else {"r": args.lora_r, "alpha": args.lora_alpha},
         "global_step": trainer.state.global_step,
         "best_checkpoint": trainer.state.best_model_checkpoint,
-        "train_runtime_seconds": runtime,
+        "train_runtime_seconds": runtime_all_segments,
+        "train_runtime_seconds_this_run": runtime,
         "steps_per_second": train_output.metrics.get("train_steps_per_second"),
         "non_pad_tokens_seen": trainer.state.num_input_tokens_seen,
-        "non_pad_tokens_per_second_this_run": round(trainer.state.num_input_tokens_seen / runtime, 1) if runtime else None,
+        "non_pad_tokens_per_second": (
+            round(trainer.state.num_input_tokens_seen / runtime_all_segments, 1) if runtime_all_segments else None
+        ),
         "dev_metrics": final_metrics,
         "resumed_from": resume_from,
     }

@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import RESULTS_DIR, write_results  # noqa: E402
 from benchmarks.record_training_run import _as_flags  # noqa: E402
+from dev_selection import training_seconds  # noqa: E402
 
 VARIANTS = {
     "dbr": "VANER_single (bidirectional + DBR)",
@@ -43,12 +44,20 @@ def run_row(run: Path) -> dict:
         "dbr": summary["dbr"],
         "steps": summary["global_step"],
         "non_pad_tokens": summary["non_pad_tokens_seen"],
-        "train_hours": round(summary["train_runtime_seconds"] / 3600, 2),
+        "train_hours": round(training_seconds(_last_trainer_state(run)["log_history"]) / 3600, 2),
         "dev_f1_selected": dev_f1,
         "best_checkpoint": Path(summary["best_checkpoint"] or "final").name,
         "test": {k: round(scores[k], 2) for k in ("precision", "recall", "f1")},
         "train_command": "python train.py " + " ".join(_as_flags(train_args)),
     }
+
+
+def _last_trainer_state(run: Path) -> dict:
+    """The trainer state of the run's last checkpoint: its log holds every training segment, resumes included."""
+    checkpoints = sorted((run / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    if not checkpoints:
+        raise SystemExit(f"{run / 'checkpoints'}: no checkpoint to read the training time from")
+    return _read(checkpoints[-1] / "trainer_state.json")
 
 
 def baseline_row(path: Path) -> dict:

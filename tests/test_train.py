@@ -274,3 +274,14 @@ def test_two_process_cpu_run_writes_the_final_folder_once(setup):
     summary = json.loads((tmp_path / "ddp" / "model" / "training_summary.json").read_text())
     assert summary["global_step"] == 2
     AutoModelForTokenClassification.from_pretrained(str(tmp_path / "ddp" / "model"), trust_remote_code=True)
+
+
+def test_training_seconds_add_up_resumed_segments():
+    from dev_selection import training_seconds
+
+    first = [{"step": 1, "train_runtime": 10.0}, {"step": 2, "eval_mean_f1": 1.0}, {"step": 3, "train_runtime": 30.0}]
+    resumed = [{"step": 4, "train_runtime": 5.0}, {"step": 5, "train_runtime": 12.5}]
+    assert training_seconds(first) == 30.0
+    assert training_seconds(first + resumed) == 42.5
+    assert training_seconds(first + resumed + [{"train_runtime": 12.5}]) == 42.5  # the final summary repeats the last
+    assert training_seconds([]) == 0.0
