@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["PAPER_F1", "TEMPLATE", "render_model_card", "paper_comparison_table", "write_model_card"]
+__all__ = ["PAPER_F1", "TEMPLATE", "render_model_card", "paper_comparison_table", "merge_results", "write_model_card"]
 
 TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
 
@@ -21,6 +21,22 @@ PAPER_F1 = {
     "CRAFT-ggp": 59.95,
     "CRAFT-chem": 48.12,
 }
+
+
+def merge_results(results: list[dict]) -> list[dict]:
+    """One result per instruction mode: evaluate_model.py runs of one model on different corpora, joined so that
+    the mean F1 is over all of them (a corpus scored twice in one mode is an error)."""
+    merged: dict[bool, dict] = {}
+    for result in results:
+        mode = result.get("dataset_names_in_instructions", True)
+        target = merged.setdefault(mode, {**result, "corpora": {}})
+        repeated = set(target["corpora"]) & set(result["corpora"])
+        if repeated:
+            raise ValueError(f"corpora {sorted(repeated)} scored twice with the same instruction mode")
+        target["corpora"] = {**target["corpora"], **result["corpora"]}
+    for result in merged.values():
+        result["mean_f1"] = sum(s["f1"] for s in result["corpora"].values()) / len(result["corpora"])
+    return list(merged.values())
 
 
 def paper_comparison_table(results: list[dict]) -> str:

@@ -3,7 +3,9 @@
     python benchmarks/paper_comparison.py --name vaner_test --model models/vaner-gemma3-270m \
         --metrics runs/vaner/test/metrics.test.json runs/adapt/craft/metrics.test.json --note "..."
 
-Writes benchmarks/results/<name>.json (the metrics, the paper's F1, command, machine, revision) and <name>.md.
+Metrics files of one instruction mode (several evaluate_model.py runs on different corpora) are joined, so the
+mean is over all their corpora. Writes benchmarks/results/<name>.json (the metrics, the paper's F1, command,
+machine, revision) and <name>.md.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import RESULTS_DIR, write_results  # noqa: E402
-from model_card import PAPER_F1, paper_comparison_table  # noqa: E402
+from model_card import PAPER_F1, merge_results, paper_comparison_table  # noqa: E402
 
 
 def main() -> None:
@@ -31,6 +33,7 @@ def main() -> None:
         if not path.is_file():
             raise SystemExit(f"--metrics {path}: no such file (run evaluate_model.py first)")
         results.append(json.loads(path.read_text()))
+    results = merge_results(results)  # several runs on different corpora: one mean per instruction mode
     scored = {c for r in results for c in r["corpora"]}
     path = write_results(args.name, {
         "model": args.model,

