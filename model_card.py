@@ -107,7 +107,7 @@ def _test_section(results: list[dict]) -> str:
     return (
         "## Test results beside the paper (entity-level, strict IOB2)\n\n"
         "Paper: VANER on LLaMA-2 7B (Bian et al., 2024, Table 1); CRAFT: VANER_adapt on the unseen corpus. "
-        "The same figures are in `test_metrics.json`.\n\n" + paper_comparison_table(results)
+        "The same figures are in `test_metrics.json`.\n\n" + paper_comparison_table(merge_results(results))
     )
 
 
