@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from benchmarks.common import git_revision, machine
 from dataset_scripts.entity_types import ENTITY_TYPES
 from linking.kb import DEFAULT_KB_PATH, load_kb
 from linking.nen_data import NEN_DIR, load_hgnc_map, train_dictionary
@@ -257,7 +258,8 @@ def main(argv=None):
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     results_path = Path(args.results)
     record = json.loads(results_path.read_text()) if (args.resume and results_path.is_file()) else {}
-    record.update({"command": " ".join(["python", *sys.argv]), "config": vars(args)})
+    record.update({"command": " ".join(["python", *sys.argv]), "machine": machine(), "git_revision": git_revision(),
+                   "config": vars(args)})
 
     t0 = time.time()
     kb = load_kb(args.kb)
