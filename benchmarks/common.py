@@ -29,6 +29,7 @@ def machine() -> dict:
         "cores": os.cpu_count(),
         "native_bf16": cpu_has_native_bf16(),  # AVX512-BF16/AMX: bf16 runs ~3x faster than fp32, else ~100x slower
         "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),  # PASSIVE halves training speed here
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),
