@@ -42,6 +42,7 @@ import tokenization_vaner
 from adapter_vaner import ADAPTER_WEIGHTS, find_adapter_only_weights
 from backbones import DEFAULT_BACKBONE, default_cache_dir, load_tokenizer, resolve_backbone
 from configuration_vaner import VanerConfig
+from dev_selection import training_seconds
 from lora import load_lora
 from model_card import write_model_card
 from modeling_vaner import VanerForTokenClassification
@@ -141,9 +142,11 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
         "dbr": args["dbr"],
         "dataset_names_in_instructions": not args["no_dataset_name"],
         "bidirectional": not args["causal"],
-        "lora": None if args["no_lora"] else {"r": args["lora_r"], "alpha": args["lora_alpha"]},
+        "lora": None if args["no_lora"] else {
+            "r": args["lora_r"], "alpha": args["lora_alpha"], "dropout": args.get("lora_dropout"),
+        },
         "global_step": f"{state['global_step']} (checkpoint of a run still in training)",
-        "train_runtime_seconds": 0,
+        "train_runtime_seconds": training_seconds(state["log_history"]),  # every resumed segment
         "dev_metrics": evaluations[-1] if evaluations else {},
         "status": (
             f"**Status: checkpoint at step {state['global_step']} of a run still in training "

@@ -80,7 +80,7 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         entity_types=", ".join(summary.get("entity_types", [])) or "see config.json",
         dbr=summary.get("dbr", "none"),
         dataset_names="yes" if summary.get("dataset_names_in_instructions", True) else "no (adapt mode)",
-        lora=f"r={lora['r']}, alpha={lora['alpha']}, all linear layers" if lora else "none (full fine-tuning)",
+        lora=_lora_row(lora),
         steps=summary.get("global_step", "?"),
         runtime=f"{summary['train_runtime_seconds'] / 3600:.2f} h" if summary.get("train_runtime_seconds") else "see the run's log",
         metrics_rows="\n".join(rows) or "| (not evaluated) | | | |",
@@ -88,6 +88,13 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         test_section=_test_section(summary.get("test") or []),
         loading_note=_loading_note(summary.get("backbone_source")),
     )
+
+
+def _lora_row(lora: dict | None) -> str:
+    if not lora:
+        return "none (full fine-tuning)"
+    dropout = f", dropout {lora['dropout']}" if lora.get("dropout") is not None else ""
+    return f"r={lora['r']}, alpha={lora['alpha']}{dropout}, all linear layers"
 
 
 def _loading_note(backbone_source: str | None) -> str:

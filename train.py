@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> Path:
         "dbr": args.dbr,
         "dataset_names_in_instructions": not args.no_dataset_name,
         "bidirectional": not args.causal,
-        "lora": None if args.no_lora else {"r": args.lora_r, "alpha": args.lora_alpha},
+        "lora": None if args.no_lora else {"r": args.lora_r, "alpha": args.lora_alpha, "dropout": args.lora_dropout},
         "global_step": trainer.state.global_step,
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "train_runtime_seconds": runtime_all_segments,

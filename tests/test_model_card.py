@@ -58,3 +58,12 @@ def test_runs_on_different_corpora_merge_into_one_mean_per_instruction_mode():
     assert "| **mean** | with dataset name | | | | **78.22** | 86.38 | |" in paper_comparison_table(merged)
     with pytest.raises(ValueError, match="NCBI-disease"):
         merge_results([RESULT, RESULT])
+
+
+def test_lora_row_names_the_dropout_when_the_run_recorded_it():
+    summary = {"corpora": ["NCBI-disease"], "backbone": "tiny", "dev_metrics": {}}
+    older = render_model_card({**summary, "lora": {"r": 16, "alpha": 32}})
+    assert "| LoRA | r=16, alpha=32, all linear layers |" in older
+    card = render_model_card({**summary, "lora": {"r": 16, "alpha": 32, "dropout": 0.0}})
+    assert "| LoRA | r=16, alpha=32, dropout 0.0, all linear layers |" in card
+    assert "| training time | 2.50 h |" in render_model_card({**summary, "train_runtime_seconds": 9000})
