@@ -70,8 +70,9 @@ def main(argv: list[str] | None = None) -> dict:
         write_conll(output_dir / f"{corpus}.{args.split}.conll", examples["tokens"], examples["labels"], predicted,
                     examples[0]["entity_type"])
         print(f"{corpus}: P {scores['precision']:.2f} R {scores['recall']:.2f} F1 {scores['f1']:.2f}", flush=True)
-    results["mean_f1"] = statistics.mean(s["f1"] for s in results["corpora"].values())
-    (output_dir / f"metrics.{args.split}.json").write_text(json.dumps(results, indent=2) + "\n")
+        # written after every corpus, so an interrupted run keeps the corpora it finished
+        results["mean_f1"] = statistics.mean(s["f1"] for s in results["corpora"].values())
+        (output_dir / f"metrics.{args.split}.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"mean F1 {results['mean_f1']:.2f} -> {output_dir}")
     return results
 
