@@ -44,7 +44,7 @@ from backbones import DEFAULT_BACKBONE, default_cache_dir, load_tokenizer, resol
 from configuration_vaner import VanerConfig
 from dev_selection import training_seconds
 from lora import load_lora
-from model_card import write_model_card
+from model_card import lora_summary, write_model_card
 from modeling_vaner import VanerForTokenClassification
 
 __all__ = ["ship", "materialize", "restore", "is_adapter_folder", "hub_code_files", "VANER_FIELDS"]
@@ -142,9 +142,7 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
         "dbr": args["dbr"],
         "dataset_names_in_instructions": not args["no_dataset_name"],
         "bidirectional": not args["causal"],
-        "lora": None if args["no_lora"] else {
-            "r": args["lora_r"], "alpha": args["lora_alpha"], "dropout": args.get("lora_dropout"),
-        },
+        "lora": lora_summary(args),
         "global_step": f"{state['global_step']} (checkpoint of a run still in training)",
         "train_runtime_seconds": training_seconds(state["log_history"]),  # every resumed segment
         "dev_metrics": evaluations[-1] if evaluations else {},

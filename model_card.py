@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["PAPER_F1", "TEMPLATE", "render_model_card", "paper_comparison_table", "merge_results", "write_model_card"]
+__all__ = ["PAPER_F1", "TEMPLATE", "render_model_card", "paper_comparison_table", "merge_results", "write_model_card", "lora_summary"]
 
 TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
 
@@ -88,6 +88,13 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         test_section=_test_section(summary.get("test") or []),
         loading_note=_loading_note(summary.get("backbone_source")),
     )
+
+
+def lora_summary(train_args: dict) -> dict | None:
+    """The LoRA settings a card shows, from train.py's arguments (`vars(args)` or a run's train_args.json)."""
+    if train_args["no_lora"]:
+        return None
+    return {"r": train_args["lora_r"], "alpha": train_args["lora_alpha"], "dropout": train_args.get("lora_dropout")}
 
 
 def _lora_row(lora: dict | None) -> str:

@@ -31,7 +31,7 @@ from dataset_scripts.entity_types import corpus_entity_type
 from dev_selection import DevF1Trainer, dev_selected_training_arguments, training_seconds
 from evaluation import evaluate_examples
 from lora import add_lora, four_bit_config, load_lora, save_lora
-from model_card import write_model_card
+from model_card import lora_summary, write_model_card
 from modeling_vaner import VanerForTokenClassification
 from precision import warn_if_slow_bf16
 from processing_vaner import encode_windows
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> Path:
         "dbr": args.dbr,
         "dataset_names_in_instructions": not args.no_dataset_name,
         "bidirectional": not args.causal,
-        "lora": None if args.no_lora else {"r": args.lora_r, "alpha": args.lora_alpha, "dropout": args.lora_dropout},
+        "lora": lora_summary(vars(args)),
         "global_step": trainer.state.global_step,
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "train_runtime_seconds": runtime_all_segments,

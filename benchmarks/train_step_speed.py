@@ -2,10 +2,10 @@
 
 Two settings are compared on the 2-core machine: OpenMP's wait policy (PASSIVE puts idle threads to sleep
 between the many small ops of a step, and waking them costs more than the ops) and peft's LoRA dropout (a
-Bernoulli mask on the input of every adapted linear layer: more small ops). Each variant runs in its own process, since OpenMP reads its
-environment once at start-up. The model is built by `train.build_model`, exactly as `train.py` builds it.
+Bernoulli mask on the input of every adapted linear layer: more small ops). Each variant runs in its own
+process, since OpenMP reads its environment once at start-up. The model is built by `train.build_model`, exactly as `train.py` builds it.
 
-    python benchmarks/train_step_speed.py [--length 56] [--steps 4] [--fp32]
+    python benchmarks/train_step_speed.py [--length 56] [--steps 8] [--fp32]
 Run it on an otherwise idle machine (pause other torch jobs: `kill -STOP PID`, then `kill -CONT PID`).
 """
 
