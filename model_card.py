@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["PAPER_F1", "TEMPLATE", "render_model_card", "paper_comparison_table", "merge_results", "write_model_card", "lora_summary"]
+__all__ = [
+    "PAPER_F1", "TEMPLATE", "render_model_card", "paper_comparison_table", "merge_results", "write_model_card",
+    "lora_summary",
+]
 
 TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
 
