@@ -59,6 +59,10 @@ class VanerConfig(PreTrainedConfig):
             Tokens of overlap between consecutive windows of a long sentence.
         classifier_dropout (`float`, *optional*, defaults to 0.1):
             Dropout before the O/B/I head.
+        o_bias (`dict[str, float]`, *optional*, defaults to `{}`):
+            Per entity type, a number added to the O log-probability of every word before tagging (0 for types
+            not listed). Positive values trade recall for precision; `calibrate_o_bias.py` picks them on the dev
+            splits of the training corpora (never on test).
         linking_index (`str`, *optional*, defaults to `None`):
             Linking index folder or Hub repo used by the pipeline's `link=True` (see `build_linking_index.py`).
         backbone_source (`str`, *optional*, defaults to `None`):
@@ -84,6 +88,7 @@ class VanerConfig(PreTrainedConfig):
     max_length: int = 128
     stride: int = 32
     classifier_dropout: float = 0.1
+    o_bias: dict[str, float] = field(default_factory=dict)
     linking_index: str | None = None
     backbone_source: str | None = None
 
@@ -112,6 +117,9 @@ class VanerConfig(PreTrainedConfig):
             raise ValueError(
                 f"VanerConfig: `dataset_entity_types` uses types not in `entity_types` {self.entity_types}: {unknown}"
             )
+        unknown_bias = sorted(set(self.o_bias) - set(self.entity_types))
+        if unknown_bias:
+            raise ValueError(f"VanerConfig: `o_bias` names types not in `entity_types` {self.entity_types}: {unknown_bias}")
         if self.max_length < 8:
             raise ValueError(f"VanerConfig: `max_length` must be at least 8, got {self.max_length}")
         if not 0 <= self.stride < self.max_length // 2:

@@ -21,7 +21,13 @@ import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from dataset_scripts import build_instruction_examples, load_corpus
-from evaluation import evaluate_examples, write_conll
+from evaluation import (
+    entity_scores,
+    example_biases,
+    predict_word_probabilities,
+    tags_from_probabilities,
+    write_conll,
+)
 from precision import warn_if_slow_bf16
 
 
@@ -36,19 +42,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--bf16", action="store_true", help="run the model in bf16")
     parser.add_argument("--max-sentences", type=int, help="first N sentences per corpus (quick checks)")
+    parser.add_argument("--o-bias", help="calibrate_o_bias.py results JSON: decode with its o_bias instead of the config's")
     parser.add_argument("--cache-dir")
     return parser.parse_args(argv)
+
+
+def load_for_scoring(model_path: str, bf16: bool = False):
+    """(model in eval mode, tokenizer); with `bf16` the backbone runs in bf16 and the O/B/I head stays fp32."""
+    warn_if_slow_bf16(bf16)
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    model = AutoModelForTokenClassification.from_pretrained(model_path, trust_remote_code=True, dtype=dtype).eval()
+    model.classifier.float()
+    return model, AutoTokenizer.from_pretrained(model_path)
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    warn_if_slow_bf16(args.bf16)
-    dtype = torch.bfloat16 if args.bf16 else torch.float32
-    model = AutoModelForTokenClassification.from_pretrained(args.model, trust_remote_code=True, dtype=dtype).eval()
-    model.classifier.float()
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    model, tokenizer = load_for_scoring(args.model, args.bf16)
+    if args.o_bias:
+        model.config.o_bias = json.loads(Path(args.o_bias).read_text())["o_bias"]
     use_names = not args.no_dataset_name
     unknown = [c for c in args.corpora if use_names and c not in model.config.dataset_names]
     if unknown:
@@ -56,14 +70,21 @@ def main(argv: list[str] | None = None) -> dict:
             f"--corpora {unknown}: not among the model's dataset names {model.config.dataset_names}; "
             "pass --no-dataset-name to instruct without dataset names"
         )
-    results: dict = {"model": args.model, "split": args.split, "dataset_names_in_instructions": use_names, "corpora": {}}
+    results: dict = {"model": args.model, "split": args.split, "dataset_names_in_instructions": use_names,
+                     "o_bias": dict(getattr(model.config, "o_bias", {})), "corpora": {}}
     for corpus in args.corpora:
         split = load_corpus(corpus, data_dir=args.data_dir, cache_dir=args.cache_dir)[args.split]
         if args.max_sentences:
             split = split.select(range(min(args.max_sentences, len(split))))
         examples = build_instruction_examples([split], use_dataset_names=use_names, shuffle=False)
         start = time.perf_counter()
-        scores, predicted = evaluate_examples(model, tokenizer, examples, args.batch_size, f"{args.split} {corpus}")
+        probabilities = predict_word_probabilities(model, tokenizer, examples["instruction"], examples["tokens"],
+                                                   args.batch_size, f"{args.split} {corpus}")
+        biases = example_biases(model, examples)
+        predicted = tags_from_probabilities(probabilities, biases)
+        scores = entity_scores(examples["labels"], predicted)
+        if any(biases):  # the same probabilities decoded by plain argmax, to show what the bias changed
+            scores["without_o_bias"] = entity_scores(examples["labels"], tags_from_probabilities(probabilities, 0.0))
         scores["sentences"] = len(examples)
         scores["seconds"] = round(time.perf_counter() - start, 1)
         results["corpora"][corpus] = scores

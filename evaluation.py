@@ -16,15 +16,23 @@ from seqeval.metrics import f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
 from tqdm.auto import tqdm
 
-from pipeline_vaner import word_probabilities
+from pipeline_vaner import tag_words, word_probabilities
 from processing_vaner import encode_windows, merge_windows, repair_tags
 
-__all__ = ["predict_word_tags", "entity_scores", "evaluate_examples", "write_conll"]
+__all__ = [
+    "predict_word_probabilities",
+    "tags_from_probabilities",
+    "predict_word_tags",
+    "entity_scores",
+    "example_biases",
+    "evaluate_examples",
+    "write_conll",
+]
 
 _TAG_NAMES = ["O", "B-ENT", "I-ENT"]
 
 
-def predict_word_tags(
+def predict_word_probabilities(
     model,
     tokenizer,
     instructions: Sequence[str],
@@ -33,8 +41,8 @@ def predict_word_tags(
     progress: str | None = None,
     max_length: int | None = None,
     stride: int | None = None,
-) -> list[list[int]]:
-    """O/B/I tags (0/1/2, repaired) for every word of every sentence; nothing is truncated.
+) -> list[torch.Tensor]:
+    """(words, 3) O/B/I probabilities of every sentence, windows stitched back; nothing is truncated.
 
     Windows follow `model.config.max_length` / `stride` unless given (a non-VANER token classifier).
     """
@@ -53,11 +61,32 @@ def predict_word_tags(
     grouped: list[list[tuple[tuple[int, int], torch.Tensor]]] = [[] for _ in sentences]
     for owner, window, probs in zip(owners, windows, probabilities):
         grouped[owner].append(((window.word_start, window.word_end), probs))
-    tags = []
-    for words, parts in zip(sentences, grouped):
-        merged = merge_windows(len(words), [span for span, _ in parts], [probs for _, probs in parts])
-        tags.append(repair_tags(torch.stack(merged).argmax(-1).tolist()))
-    return tags
+    return [
+        torch.stack(merge_windows(len(words), [span for span, _ in parts], [probs for _, probs in parts]))
+        for words, parts in zip(sentences, grouped)
+    ]
+
+
+def tags_from_probabilities(probabilities: Sequence[torch.Tensor], o_bias: float | Sequence[float] = 0.0) -> list[list[int]]:
+    """Repaired O/B/I tags of each sentence, decoded as the pipeline does (`o_bias`: one, or one per sentence)."""
+    biases = [o_bias] * len(probabilities) if isinstance(o_bias, (int, float)) else list(o_bias)
+    return [repair_tags(tag_words(probs, bias)[0]) for probs, bias in zip(probabilities, biases)]
+
+
+def predict_word_tags(
+    model,
+    tokenizer,
+    instructions: Sequence[str],
+    sentences: Sequence[Sequence[str]],
+    batch_size: int = 32,
+    progress: str | None = None,
+    max_length: int | None = None,
+    stride: int | None = None,
+    o_bias: float | Sequence[float] = 0.0,
+) -> list[list[int]]:
+    """O/B/I tags (0/1/2, repaired) for every word of every sentence; see `predict_word_probabilities`."""
+    probabilities = predict_word_probabilities(model, tokenizer, instructions, sentences, batch_size, progress, max_length, stride)
+    return tags_from_probabilities(probabilities, o_bias)
 
 
 def entity_scores(gold: Sequence[Sequence[int]], predicted: Sequence[Sequence[int]]) -> dict[str, float]:
@@ -76,9 +105,17 @@ def entity_scores(gold: Sequence[Sequence[int]], predicted: Sequence[Sequence[in
     }
 
 
+def example_biases(model, examples) -> list[float]:
+    """The model's `config.o_bias` for each example's entity type (0 where none is set)."""
+    biases = getattr(model.config, "o_bias", None) or {}
+    return [biases.get(entity_type, 0.0) for entity_type in examples["entity_type"]]
+
+
 def evaluate_examples(model, tokenizer, examples, batch_size: int = 32, progress: str | None = None) -> tuple[dict, list]:
-    """Scores and predicted tags for instruction-ready examples (columns instruction, tokens, labels)."""
-    predicted = predict_word_tags(model, tokenizer, examples["instruction"], examples["tokens"], batch_size, progress)
+    """Scores and predicted tags for instruction-ready examples (columns instruction, entity_type, tokens, labels),
+    decoded with the model's `config.o_bias`."""
+    predicted = predict_word_tags(model, tokenizer, examples["instruction"], examples["tokens"], batch_size, progress,
+                                  o_bias=example_biases(model, examples))
     return entity_scores(examples["labels"], predicted), predicted
 
 

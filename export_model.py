@@ -64,6 +64,7 @@ VANER_FIELDS = (
     "max_length",
     "stride",
     "classifier_dropout",
+    "o_bias",
     "linking_index",
 )
 
@@ -75,10 +76,12 @@ def ship(
     checkpoint: str | Path | None = None,
     test_metrics: list[str | Path] = (),
     link_code: bool = False,
+    calibration: str | Path | None = None,
 ) -> Path:
     """Copy a train.py run's adapter (final, or of `checkpoint`) and config into a small committable folder;
     `test_metrics` (evaluate_model.py results of that same adapter) go into the model card and test_metrics.json.
-    `link_code` symlinks the code files instead of copying them (for a folder committed in this repository)."""
+    `link_code` symlinks the code files instead of copying them (for a folder committed in this repository);
+    `calibration` (calibrate_o_bias.py results for this adapter) sets `config.o_bias`."""
     run_dir, output_dir = Path(run_dir), Path(output_dir)
     adapter_dir = Path(checkpoint) if checkpoint is not None else run_dir / "adapter"
     missing = [name for name in ADAPTER_FILES if not (adapter_dir / name).is_file()]
@@ -92,6 +95,9 @@ def ship(
         (output_dir / code_file.name).unlink(missing_ok=True)
     config = VanerConfig.from_pretrained(run_dir)
     config.backbone_source = backbone
+    calibration_record = json.loads(Path(calibration).read_text()) if calibration else None
+    if calibration_record:
+        config.o_bias = calibration_record["o_bias"]
     config.auto_map = {**(config.auto_map or {}), "AutoModelForTokenClassification": "modeling_vaner.VanerForTokenClassification"}
     config.save_pretrained(output_dir)
     (output_dir / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2) + "\n")
@@ -102,7 +108,8 @@ def ship(
             target.symlink_to(os.path.relpath(code_file, output_dir.resolve()))
         else:
             shutil.copy2(code_file, target)
-    summary = {**_run_summary(run_dir, adapter_dir, backbone), "backbone_source": backbone}
+    summary = {**_run_summary(run_dir, adapter_dir, backbone), "backbone_source": backbone,
+               "calibration": calibration_record}
     if test_metrics:
         summary["test"] = [json.loads(Path(path).read_text()) for path in test_metrics]
         (output_dir / "test_metrics.json").write_text(json.dumps(summary["test"], indent=2) + "\n")
@@ -210,6 +217,8 @@ def main(argv: list[str] | None = None) -> None:
     ship_parser.add_argument("--checkpoint", help="a checkpoint folder of the run (default: its final adapter)")
     ship_parser.add_argument("--test-metrics", nargs="*", default=[],
                              help="evaluate_model.py metrics.<split>.json files of this adapter, for the model card")
+    ship_parser.add_argument("--calibration", help="calibrate_o_bias.py results JSON of this adapter: its o_bias "
+                             "goes into config.json and the model card")
     ship_parser.add_argument("--link-code", action="store_true",
                              help="symlink the code files (a folder inside this repository) instead of copying them")
     build_parser = commands.add_parser("materialize", help="rebuild the full model folder; prints its path")
@@ -221,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     restore_parser.add_argument("--run", required=True, help="train.py --output-dir to resume")
     args = parser.parse_args(argv)
     if args.command == "ship":
-        print(ship(args.run, args.output, args.backbone, args.checkpoint, args.test_metrics, args.link_code))
+        print(ship(args.run, args.output, args.backbone, args.checkpoint, args.test_metrics, args.link_code,
+                   args.calibration))
     elif args.command == "restore":
         print(restore(args.shipped, args.run))
     else:

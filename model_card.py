@@ -84,6 +84,7 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         dbr=summary.get("dbr", "none"),
         dataset_names="yes" if summary.get("dataset_names_in_instructions", True) else "no (adapt mode)",
         lora=_lora_row(lora),
+        o_bias=_o_bias_row(summary.get("calibration")),
         steps=summary.get("global_step", "?"),
         runtime=f"{summary['train_runtime_seconds'] / 3600:.2f} h" if summary.get("train_runtime_seconds") else "see the run's log",
         metrics_rows="\n".join(rows) or "| (not evaluated) | | | |",
@@ -105,6 +106,17 @@ def _lora_row(lora: dict | None) -> str:
         return "none (full fine-tuning)"
     dropout = f", dropout {lora['dropout']}" if lora.get("dropout") is not None else ""
     return f"r={lora['r']}, alpha={lora['alpha']}{dropout}, all linear layers"
+
+
+def _o_bias_row(calibration: dict | None) -> str:
+    """The per-type O bias the model decodes with, and the dev gain that chose it (calibrate_o_bias.py)."""
+    if not calibration or not calibration.get("o_bias"):
+        return "none (plain argmax)"
+    biases = ", ".join(f"{t} {b:+.2f}" for t, b in calibration["o_bias"].items())
+    sentences = calibration.get("max_sentences_per_corpus")
+    where = f"first {sentences} dev sentences per corpus" if sentences else "the dev splits"
+    return (f"{biases} on the O log-probability, chosen on {where}: mean dev F1 "
+            f"{calibration['mean_dev_f1_bias_0']:.2f} -> {calibration['mean_dev_f1_chosen']:.2f}")
 
 
 def _loading_note(backbone_source: str | None) -> str:

@@ -25,7 +25,7 @@ except ImportError:  # imported from a source checkout
     from linking_vaner import EntityLinker, find_abbreviations
     from processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words
 
-__all__ = ["VanerTokenClassificationPipeline", "word_probabilities"]
+__all__ = ["VanerTokenClassificationPipeline", "word_probabilities", "tag_words"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,20 @@ def word_probabilities(
             for slot, index in enumerate(batch):
                 result[index] = probs[slot, windows[index].word_token_index]
     return result
+
+
+def tag_words(probs: torch.Tensor, o_bias: float = 0.0) -> tuple[list[int], torch.Tensor]:
+    """O/B/I tags (argmax, `o_bias` added to the O log-probability) and the probability of each chosen tag.
+
+    A positive `o_bias` asks for surer spans: a model that over-tags (precision below recall) is corrected
+    without retraining; `config.o_bias` holds one per entity type, tuned on dev splits (calibrate_o_bias.py).
+    Shared by the pipeline and by evaluation, so scores are those of the spans a user sees.
+    """
+    scores = probs.float().clamp_min(1e-12).log()
+    if o_bias:
+        scores[:, 0] += o_bias
+    tags = scores.argmax(-1)
+    return tags.tolist(), probs.gather(-1, tags.unsqueeze(-1)).squeeze(-1)
 
 
 class VanerTokenClassificationPipeline(Pipeline):
@@ -205,8 +219,8 @@ class VanerTokenClassificationPipeline(Pipeline):
                     len(words), [(r.window.word_start, r.window.word_end) for r, _ in windows], [p for _, p in windows]
                 )
             )
-            confidence, tags = probs.max(-1)
-            for first, last in decode_spans(tags.tolist()):
+            tags, confidence = tag_words(probs, self.model.config.o_bias.get(entity_type, 0.0))
+            for first, last in decode_spans(tags):
                 start, end = words[first].start, words[last - 1].end
                 results[text_index].append(
                     {
