@@ -53,7 +53,7 @@ def load_for_scoring(model_path: str, bf16: bool = False):
     dtype = torch.bfloat16 if bf16 else torch.float32
     model = AutoModelForTokenClassification.from_pretrained(model_path, trust_remote_code=True, dtype=dtype).eval()
     model.classifier.float()
-    return model, AutoTokenizer.from_pretrained(model_path)
+    return model, AutoTokenizer.from_pretrained(model_path, trust_remote_code=True)
 
 
 def main(argv: list[str] | None = None) -> dict:
