@@ -80,9 +80,14 @@ def expand_mentions(nen_dir: Path, corpus: str, split: str, rows):
 # ------------------------------------------------------------------------------------------------ scoring
 
 
-def add_train_dictionary(linker: EntityLinker, nen_dir: Path, corpus: str, hgnc) -> int:
-    """The corpus's train + dev annotations (linking.nen_data.train_dictionary) added to the linker's search space."""
-    entries = sorted(e for e in train_dictionary(nen_dir, corpus, hgnc) if e[1] in linker.types)
+def dictionary_splits(split: str) -> tuple[str, ...]:
+    """The annotated splits a scored split may borrow names from: train + dev for test, train only for dev."""
+    return {"test": ("train", "dev"), "dev": ("train",)}.get(split, ())
+
+
+def add_train_dictionary(linker: EntityLinker, nen_dir: Path, corpus: str, hgnc, splits=("train", "dev")) -> int:
+    """The corpus's annotations of `splits` (linking.nen_data.train_dictionary) added to the linker's search space."""
+    entries = sorted(e for e in train_dictionary(nen_dir, corpus, hgnc, splits) if e[1] in linker.types)
     if entries:
         linker.add_names([e[0] for e in entries], [e[1] for e in entries], [e[2] for e in entries])
     return len(entries)
@@ -241,7 +246,8 @@ def main(argv=None):
                 "`nen`, with mentions that are a short form defined in their document (`long form (SF)`, "
                 "linking_vaner.find_abbreviations, Schwartz-Hearst) replaced by the long form before linking; "
                 "`nen_abbreviations_train_dictionary`: as `nen_abbreviations`, with the corpus's train+dev annotations "
-                "(mention -> gold id) added to the candidates (EntityLinker.add_names); test annotations never",
+                "(mention -> gold id) added to the candidates (EntityLinker.add_names) when scoring test, train "
+                "annotations only when scoring dev; test annotations never",
         "hgnc_table": args.hgnc_table if hgnc else None,
         "hgnc_entrez_ids": len(hgnc),
         "not_measured": "end-to-end NER + linking F1: needs the trained NER model, which does not exist yet",
@@ -270,14 +276,14 @@ def main(argv=None):
                 expanded, n_expanded = expand_mentions(nen_dir, corpus, split, rows)
                 entry.setdefault("abbreviations_expanded", {})[f"{corpus}/{split}"] = n_expanded
                 variants = [(True, "nen", rows), (False, "nen_unrestricted", rows), (True, "nen_abbreviations", expanded)]
-                if split == "test" and (nen_dir / corpus / "train.mentions.tsv").is_file():
+                if dictionary_splits(split) and (nen_dir / corpus / "train.mentions.tsv").is_file():
                     variants.append((True, "nen_abbreviations_train_dictionary", expanded))
                 for restrict, key, use in variants:
                     if not restrict and args.skip_unrestricted:
                         continue
                     if key.endswith("train_dictionary"):
-                        entry.setdefault("train_dictionary_rows", {})[corpus] = add_train_dictionary(
-                            linker, nen_dir, corpus, hgnc)
+                        entry.setdefault("train_dictionary_rows", {})[f"{corpus}/{split}"] = add_train_dictionary(
+                            linker, nen_dir, corpus, hgnc, dictionary_splits(split))
                     result = score_set(linker, id_sets, use, hgnc, args.batch_size, restrict)
                     linker.clear_added_names()
                     entry.setdefault(key, {})[f"{corpus}/{split}"] = result
