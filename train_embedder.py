@@ -83,6 +83,13 @@ def parse_args(argv=None):
                    help="second stage: gold-normalisation corpora under --nen-dir whose train+dev mentions are paired "
                         "with KB names of their gold id (e.g. NCBI-disease BC5CDR)")
     p.add_argument("--mention-share", type=float, default=0.5, help="share of batches made of mention pairs")
+    p.add_argument("--mention-splits", nargs="+", default=["train", "dev"],
+                   help="annotated splits the mention pairs come from (train only, to choose settings on dev)")
+    p.add_argument("--hard-negatives", type=int, default=0,
+                   help="second stage: mine this many nearest KB names of other concepts for each mention concept "
+                        "with the starting model; every mention pair then carries one of them as an extra negative")
+    p.add_argument("--hard-negative-prefixes", nargs="*", default=[],
+                   help="mine only among KB ids with these prefixes (the corpora's target vocabulary, e.g. MESH)")
     p.add_argument("--nen-dir", default=str(NEN_DIR))
     p.add_argument("--hgnc-table", default="/work/artifacts/data/hgnc_entries.tsv", help="Entrez -> HGNC, for gene ids")
     p.add_argument("--skip-eval-before", action="store_true")
@@ -141,7 +148,7 @@ def build_mention_groups(args, kb, held) -> dict[str, list[tuple[list[str], np.n
     for corpus in args.mention_corpora:
         if not (Path(args.nen_dir) / corpus / "train.mentions.tsv").is_file():
             raise SystemExit(f"--mention-corpora {corpus}: no {Path(args.nen_dir) / corpus / 'train.mentions.tsv'}")
-        for name, etype, eid in train_dictionary(Path(args.nen_dir), corpus, hgnc):
+        for name, etype, eid in train_dictionary(Path(args.nen_dir), corpus, hgnc, tuple(args.mention_splits)):
             mentions.setdefault((etype, eid), set()).add(name)
     kb_rows = kb.synonym_groups()
     held_ids = {(t, eid) for t, concepts in held.items() for eid, _ in concepts}
@@ -152,8 +159,9 @@ def build_mention_groups(args, kb, held) -> dict[str, list[tuple[list[str], np.n
     return groups
 
 
-def mention_batch_for_step(groups, step: int, batch_size: int, seed: int, names):
-    """The mention batch of `step`: one type, distinct concepts, (gold mention, a different KB name of its id)."""
+def mention_batch_for_step(groups, step: int, batch_size: int, seed: int, names, negatives=None):
+    """The mention batch of `step`: one type, distinct concepts, (gold mention, a different KB name of its id), and
+    with `negatives` (mine_hard_negatives) a third column: a KB name of a look-alike concept for each pair."""
     rng = np.random.default_rng([seed, 3, step])
     types = sorted(groups)
     etype = types[rng.integers(len(types))]
@@ -167,7 +175,43 @@ def mention_batch_for_step(groups, step: int, batch_size: int, seed: int, names)
         pool = different or list(rows)
         anchors.append(anchor)
         positives.append(names[pool[rng.integers(len(pool))]])
-    return etype, anchors, positives
+    if negatives is None:
+        return etype, anchors, positives, None
+    picker = np.random.default_rng([seed, 5, step])  # its own stream: the pairs are those of a run without negatives
+    hard = [names[negatives[etype][c][picker.integers(len(negatives[etype][c]))]] for c in picks]
+    return etype, anchors, positives, hard
+
+
+@torch.inference_mode()
+def mine_hard_negatives(model, kb, groups, k: int, prefixes: list[str], autocast, batch_size: int = 256,
+                        query_chunk: int = 512) -> dict[str, list[np.ndarray]]:
+    """Per type, for each mention concept: KB rows of the `k` nearest other concepts (by the concept's mentions,
+    among the KB names of that type whose id has one of `prefixes`, all when empty). SapBERT mines its negatives
+    online; mining once with the starting model keeps a CPU step cheap."""
+    out = {}
+    for etype, concepts in groups.items():
+        rows = np.flatnonzero(kb.types == etype)
+        if prefixes:
+            rows = rows[np.isin(np.array([i.split(":", 1)[0] for i in kb.ids[rows]]), prefixes)]
+        with autocast():
+            pool = model.encode([kb.names[r] for r in rows], batch_size=batch_size, convert_to_tensor=True,
+                                normalize_embeddings=True, show_progress_bar=True).float()
+        queries = [(c, m) for c, (mentions, _) in enumerate(concepts) for m in mentions]
+        found: list[dict[str, int]] = [{} for _ in concepts]  # concept -> {other id: first row}
+        for lo in range(0, len(queries), query_chunk):
+            chunk = queries[lo : lo + query_chunk]
+            with autocast():
+                q = model.encode([m for _, m in chunk], batch_size=batch_size, convert_to_tensor=True,
+                                 normalize_embeddings=True, show_progress_bar=False).float()
+            top = (q @ pool.T).topk(min(len(rows), 4 * k + 8), dim=1).indices.numpy()
+            for (c, _), ranked in zip(chunk, top):
+                own = kb.ids[concepts[c][1][0]]
+                for r in rows[ranked]:
+                    other = kb.ids[r]
+                    if other != own and len(found[c]) < k:
+                        found[c].setdefault(other, int(r))
+        out[etype] = [np.array(list(f.values()) or [int(rows[0])]) for f in found]
+    return out
 
 
 def is_mention_step(step: int, seed: int, share: float) -> bool:
@@ -237,6 +281,21 @@ def evaluate(model, eval_set, batch_size: int = 128, desc: str = "eval") -> dict
 # ----------------------------------------------------------------------------------------------- train
 
 
+def contrastive_losses(model, scale: float):
+    """(loss for (anchor, positive) batches, loss for (anchor, positive, hard negative) batches): in-batch negatives
+    both ways (name -> synonym and synonym -> name); the hard negatives join the candidates of their anchor."""
+    try:  # sentence-transformers >= 6: one loss for both
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+        loss = MultipleNegativesRankingLoss(model, scale=scale, directions=("query_to_doc", "doc_to_query"),
+                                            partition_mode="per_direction")
+        return loss, loss
+    except ImportError:  # 5.x: its symmetric loss ignores negatives, the one-way loss takes them
+        from sentence_transformers.losses import MultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss
+
+        return MultipleNegativesSymmetricRankingLoss(model, scale=scale), MultipleNegativesRankingLoss(model, scale=scale)
+
+
 def last_checkpoint(ckpt_dir: Path) -> Path | None:
     steps = sorted((int(p.name.split("-")[1]), p) for p in ckpt_dir.glob("step-*") if (p / "state.pt").is_file())
     return steps[-1][1] if steps else None
@@ -248,10 +307,6 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     from sentence_transformers import SentenceTransformer
 
-    try:  # sentence-transformers >= 6
-        from sentence_transformers.sentence_transformer.losses import MultipleNegativesSymmetricRankingLoss
-    except ImportError:  # 5.x
-        from sentence_transformers.losses import MultipleNegativesSymmetricRankingLoss
 
     output = Path(args.output)
     ckpt_dir = output / "checkpoints"
@@ -301,7 +356,7 @@ def main(argv=None):
         del base
         _write(results_path, record)
 
-    loss_fn = MultipleNegativesSymmetricRankingLoss(model, scale=args.scale)
+    pair_loss, triplet_loss = contrastive_losses(model, args.scale)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
 
     def lr_lambda(step):
@@ -325,18 +380,29 @@ def main(argv=None):
     def autocast():
         return torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else nullcontext()
 
+    negatives = None
+    if mention_groups and args.hard_negatives > 0:
+        t = time.time()
+        model.eval()
+        negatives = mine_hard_negatives(model, kb, mention_groups, args.hard_negatives, args.hard_negative_prefixes, autocast)
+        record["data"]["hard_negatives"] = {"per_concept": args.hard_negatives, "prefixes": args.hard_negative_prefixes,
+                                            "mined_from": str(resume_from or args.model), "seconds": round(time.time() - t, 1)}
+        print(f"mined hard negatives in {time.time() - t:.0f}s", flush=True)
+
     model.train()
     t_train = time.time()
     running = []
     bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="train", mininterval=5)
     for step in bar:
         if mention_groups and is_mention_step(step, args.seed, args.mention_share):
-            etype, anchors, positives = mention_batch_for_step(mention_groups, step, args.batch_size, args.seed, names)
+            etype, anchors, positives, hard = mention_batch_for_step(mention_groups, step, args.batch_size, args.seed,
+                                                                     names, negatives)
         else:
             etype, anchors, positives = batch_for_step(train, type_names, type_probs, step, args.batch_size, args.seed, names)
-        features = [preprocess(anchors), preprocess(positives)]
+            hard = None
+        features = [preprocess(anchors), preprocess(positives)] + ([preprocess(hard)] if hard else [])
         with autocast():
-            loss = loss_fn(features, None)
+            loss = (triplet_loss if hard else pair_loss)(features, None)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

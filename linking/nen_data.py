@@ -4,6 +4,7 @@ embedder's second stage (train_embedder.py --mention-corpora: train/dev mentions
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -90,17 +91,30 @@ def expand_abbreviations(nen_dir: Path, corpus: str, split: str, rows: list[Gold
 def train_dictionary(nen_dir: Path, corpus: str, hgnc: dict[str, str],
                      splits: tuple[str, ...] = ("train", "dev")) -> set[tuple[str, str, str]]:
     """(name, type, KB id) for every single-id gold mention of `splits` and its abbreviation-expanded form: the
-    usual "training dictionary" of normalisation work. Never pass the test split."""
+    usual "training dictionary" of normalisation work. Never pass the test split.
+
+    One id per name: annotators give the same string different ids (NCBI-disease has "hereditary breast cancer"
+    both as D001943 and D061325), and two entries that embed identically tie at score 1.0, so the id given most
+    often to the name (case-insensitive; ties: the smallest id) is kept, under the name's most frequent spelling."""
     if "test" in splits:
         raise ValueError(f"train_dictionary({corpus!r}): the test split must not feed a dictionary")
-    entries = set()
+    votes: dict[tuple[str, str], Counter] = {}
+    spellings: dict[tuple[str, str], Counter] = {}
     for split in splits:
         rows = read_gold_mentions(nen_dir, corpus, split)
         if rows is None:
             continue
         for row, long_form in zip(rows, expand_abbreviations(nen_dir, corpus, split, rows)):
             targets = kb_ids(row.ids, row.etype, hgnc)
-            if len(targets) == 1:
-                entries.add((row.mention, row.etype, targets[0]))
-                entries.add((long_form, row.etype, targets[0]))
+            if len(targets) != 1:
+                continue
+            for name in dict.fromkeys((row.mention, long_form)):
+                key = (name.lower(), row.etype)
+                votes.setdefault(key, Counter())[targets[0]] += 1
+                spellings.setdefault(key, Counter())[name] += 1
+    entries = set()
+    for key, counter in votes.items():
+        best_id = min(counter, key=lambda eid: (-counter[eid], eid))
+        spelling = min(spellings[key], key=lambda name: (-spellings[key][name], name))
+        entries.add((spelling, key[1], best_id))
     return entries

@@ -291,14 +291,17 @@ def test_index_of_some_id_prefixes(tmp_path, tiny_embedder, kb_file):
 def nen_dir(tmp_path):
     """A two-document NEN corpus (train/dev/test) in the shared/data/nen format."""
     docs = {
-        "train": [("1", "Breast cancer (BC) risk. BC and nephrotoxicity.")],
+        "train": [("1", "Breast cancer (BC) risk. BC and nephrotoxicity."),
+                  ("4", "breast cancer, breast cancer and Breast cancer.")],
         "dev": [("2", "Aspirin and ovarian cancer.")],
         "test": [("3", "kidney disease")],
     }
     mentions = {
         "train": [("1", 0, 13, "Breast cancer", "Disease", "D001943"), ("1", 25, 27, "BC", "Disease", "D001943"),
                   ("1", 32, 46, "nephrotoxicity", "Disease", "D007674|D001943"),
-                  ("1", 32, 46, "nephrotoxicity", "Disease", "OMIM:123")],
+                  ("1", 32, 46, "nephrotoxicity", "Disease", "OMIM:123"),
+                  ("4", 0, 13, "breast cancer", "Disease", "D061325"), ("4", 15, 28, "breast cancer", "Disease", "D061325"),
+                  ("4", 33, 46, "Breast cancer", "Disease", "D001943")],
         "dev": [("2", 0, 7, "Aspirin", "Chemical", "D001241"), ("2", 12, 26, "ovarian cancer", "Disease", "-1")],
         "test": [("3", 0, 14, "kidney disease", "Disease", "D007674")],
     }
@@ -315,8 +318,11 @@ def test_train_dictionary_uses_single_id_train_dev_mentions_and_long_forms(nen_d
     from linking.nen_data import train_dictionary
 
     entries = train_dictionary(nen_dir, "TOY", hgnc={})
+    # "breast cancer" (any case): D001943 from doc 1 (the mention and BC's long form) and doc 4, D061325 twice in
+    # doc 4: a 3-2 vote for D001943, spelled "Breast cancer" (3 of 5); "BC" -> its long form counts for it too
     assert entries == {("Breast cancer", "Disease", "MESH:D001943"), ("BC", "Disease", "MESH:D001943"),
-                       ("Aspirin", "Chemical", "MESH:D001241")}  # "BC" -> its long form "Breast cancer" too
+                       ("Aspirin", "Chemical", "MESH:D001241")}
+    assert train_dictionary(nen_dir, "TOY", hgnc={}, splits=("dev",)) == {("Aspirin", "Chemical", "MESH:D001241")}
     with pytest.raises(ValueError, match="test split"):
         train_dictionary(nen_dir, "TOY", hgnc={}, splits=("train", "test"))
 
@@ -329,13 +335,14 @@ def test_mention_batches_pair_gold_mentions_with_kb_names_of_their_id(kb_file, n
     kb = load_kb(kb_file)
     per_type, _ = build_groups(kb)
     _, held = split_holdout(per_type, 0, seed=0)
-    args = SimpleNamespace(mention_corpora=["TOY"], nen_dir=str(nen_dir), hgnc_table=None)
+    args = SimpleNamespace(mention_corpora=["TOY"], nen_dir=str(nen_dir), hgnc_table=None, mention_splits=["train", "dev"])
     groups = build_mention_groups(args, kb, held)
     assert {t: [m for m, _ in v] for t, v in groups.items()} == {
         "Chemical": [["Aspirin"]], "Disease": [["BC", "Breast cancer"]]}
     batch = mention_batch_for_step(groups, 3, 4, 0, kb.names)
     assert batch == mention_batch_for_step(groups, 3, 4, 0, kb.names)
-    etype, anchors, positives = batch
+    etype, anchors, positives, negatives = batch
+    assert negatives is None  # none mined
     kb_names_of = {"Disease": {"Breast Neoplasms", "breast cancer"}, "Chemical": {"aspirin", "acetylsalicylic acid"}}
     assert len(anchors) == 1 and positives[0] in kb_names_of[etype] and positives[0].lower() != anchors[0].lower()
     # held-out concepts are never paired
@@ -343,3 +350,47 @@ def test_mention_batches_pair_gold_mentions_with_kb_names_of_their_id(kb_file, n
     assert build_mention_groups(args, kb, held_all) == {}
     shares = [is_mention_step(s, 0, 0.25) for s in range(400)]
     assert 60 < sum(shares) < 140 and shares == [is_mention_step(s, 0, 0.25) for s in range(400)]
+
+
+def test_hard_negatives_are_look_alike_names_of_other_concepts(kb_file, nen_dir, tiny_embedder):
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    from sentence_transformers import SentenceTransformer
+
+    from train_embedder import build_groups, build_mention_groups, mention_batch_for_step, mine_hard_negatives, split_holdout
+
+    kb = load_kb(kb_file)
+    per_type, _ = build_groups(kb)
+    _, held = split_holdout(per_type, 0, seed=0)
+    args = SimpleNamespace(mention_corpora=["TOY"], nen_dir=str(nen_dir), hgnc_table=None, mention_splits=["train"])
+    groups = build_mention_groups(args, kb, held)
+    assert {t: [m for m, _ in v] for t, v in groups.items()} == {"Disease": [["BC", "Breast cancer"]]}  # train only
+    model = SentenceTransformer(tiny_embedder, device="cpu")
+    mined = mine_hard_negatives(model, kb, groups, 2, ["MESH"], nullcontext)
+    [rows] = mined["Disease"]
+    ids = {kb.ids[r] for r in rows}
+    assert len(ids) == 2 and ids <= {"MESH:D010051", "MESH:D015179", "MESH:D007674"}  # other MESH concepts only
+    assert set(kb.types[rows]) == {"Disease"}
+    # the prefix filter: MONDO's "Breast Cancer" is a look-alike of another vocabulary and never mined with MESH
+    assert all(not kb.ids[r].startswith("MONDO") for r in rows)
+    etype, anchors, positives, negatives = mention_batch_for_step(groups, 3, 4, 0, kb.names, mined)
+    assert (etype, anchors, positives) == mention_batch_for_step(groups, 3, 4, 0, kb.names)[:3]  # same pairs
+    assert negatives[0] in {kb.names[r] for r in rows}
+
+
+def test_contrastive_losses_take_pairs_and_triplets(tiny_embedder):
+    from sentence_transformers import SentenceTransformer
+
+    from train_embedder import contrastive_losses
+
+    model = SentenceTransformer(tiny_embedder, device="cpu")
+    pair_loss, triplet_loss = contrastive_losses(model, 20.0)
+    preprocess = getattr(model, "preprocess", None) or model.tokenize
+    anchors, positives, negatives = ["breast cancer", "aspirin"], ["Breast Neoplasms", "acetylsalicylic acid"], ["ovarian cancer", "cisplatin"]
+    pair = pair_loss([preprocess(anchors), preprocess(positives)], None)
+    triplet = triplet_loss([preprocess(anchors), preprocess(positives), preprocess(negatives)], None)
+    assert torch.isfinite(pair) and torch.isfinite(triplet)
+    assert triplet.item() > pair.item()  # two more candidates per anchor can only make the ranking harder
+    triplet.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
