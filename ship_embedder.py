@@ -44,12 +44,14 @@ def render_card(records: list[dict], linking: dict | None) -> str:
             lines[-1] += f" (base model: {before['acc@1']:.2f} / {before['acc@5']:.2f})"
     if linking:
         lines += ["", "## Linking gold mentions (acc@1, MESH candidates, abbreviations expanded, train dictionary)", "",
-                  "| set | type | acc@1 | acc@5 | ceiling |", "|---|---|---:|---:|---:|"]
-        for entry in linking["indexes"].values():
+                  "| index (embedder) | set | type | acc@1 | acc@5 | ceiling |", "|---|---|---|---:|---:|---:|"]
+        for label, entry in linking["indexes"].items():
+            embedder = "/".join(Path(entry.get("manifest", {}).get("embedder") or "?").parts[-2:])
             for key, per_type in entry.get("nen_abbreviations_train_dictionary", {}).items():
                 for etype, r in per_type.items():
                     if "acc@1" in r:
-                        lines.append(f"| {key} | {etype} | {r['acc@1']:.2f} | {r['acc@5']:.2f} | {r['ceiling']:.2f} |")
+                        lines.append(f"| {label} ({embedder}) | {key} | {etype} | {r['acc@1']:.2f} | {r['acc@5']:.2f} | "
+                                     f"{r['ceiling']:.2f} |")
         lines += ["", f"From `{linking['command']}` (git {linking['git_revision'][:12]})."]
     return "\n".join(lines) + "\n"
 
