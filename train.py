@@ -7,7 +7,10 @@ The paper's variants are flags:
   VANER_adapt    --no-dataset-name     causal ablation   --causal
 
 Checkpoints are selected on the mean entity F1 over the validation splits (never on test); `--resume`
-continues a killed run from its last checkpoint with the same result as an uninterrupted run. The final
+continues a killed run from its last checkpoint with the same result as an uninterrupted run. The LR is the
+paper's constant 2e-4; `--resume CHECKPOINT --decay-from STEP --decay-steps N` branches a cooled-down run off
+a constant-LR one (warmup-stable-decay): from that checkpoint the LR falls linearly to zero over N steps, on
+the batches the trunk would have seen next. The final
 folder is a complete Hub model repo (code files, config with auto_map, tokenizer, model card); multi-GPU and
 multi-node runs use `accelerate launch train.py ...` with no change.
 """
@@ -72,13 +75,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--epochs", type=float, default=3.0)
     train.add_argument("--max-steps", type=int, default=-1, help="overrides --epochs when > 0")
     train.add_argument("--learning-rate", type=float, default=2e-4)
+    train.add_argument("--decay-from", type=int, metavar="STEP",
+                       help="keep the LR constant until STEP, then decay it linearly to 0 over --decay-steps "
+                            "(the run ends at STEP + N; default: constant LR for the whole run)")
+    train.add_argument("--decay-steps", type=int, metavar="N", help="length of the linear decay (with --decay-from)")
     train.add_argument("--batch-size", type=int, default=8)
     train.add_argument("--eval-batch-size", type=int, default=32)
     train.add_argument("--eval-steps", type=int, default=500, help="evaluate and checkpoint every N steps")
     train.add_argument("--logging-steps", type=int, default=50)
     train.add_argument("--save-total-limit", type=int, default=3)
     train.add_argument("--seed", type=int, default=42)
-    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
+    train.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                       help="continue from the last checkpoint in --output-dir, or from CHECKPOINT (a checkpoint-N "
+                            "folder of this or another run: a branch keeps its own --output-dir)")
     train.add_argument("--save-adapter-only", action="store_true", help="final folder holds the LoRA adapter + head")
     train.add_argument("--push-to-hub", metavar="REPO", help="upload the final model folder to this Hub repo")
     train.add_argument("--cache-dir", help="cache for converted backbones and datasets")
@@ -91,6 +100,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--init-adapter needs LoRA")
     if args.init_adapter and not (Path(args.init_adapter) / "adapter_config.json").is_file():
         parser.error(f"--init-adapter {args.init_adapter}: no adapter_config.json there")
+    if (args.decay_from is None) != (args.decay_steps is None):
+        parser.error("--decay-from and --decay-steps go together")
+    if args.decay_from is not None and (args.decay_from < 0 or args.decay_steps <= 0):
+        parser.error(f"--decay-from {args.decay_from} --decay-steps {args.decay_steps}: need STEP >= 0 and N > 0")
+    if isinstance(args.resume, str) and not (Path(args.resume) / "trainer_state.json").is_file():
+        parser.error(f"--resume {args.resume}: no trainer_state.json there (expected a checkpoint-N folder)")
     return args
 
 
@@ -202,12 +217,20 @@ def training_arguments(args: argparse.Namespace) -> TrainingArguments:
         logging_steps=args.logging_steps,
         save_total_limit=args.save_total_limit,
         seed=args.seed,
+        decay=None if args.decay_from is None else (args.decay_from, args.decay_steps),
     )
 
 
 def last_checkpoint(output_dir: Path) -> str | None:
     checkpoints = sorted((output_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return str(checkpoints[-1]) if checkpoints else None
+
+
+def checkpoint_to_resume(resume: bool | str, output_dir: Path) -> str | None:
+    """`--resume CHECKPOINT` names it; a bare `--resume` takes the run's own last one."""
+    if isinstance(resume, str):
+        return resume
+    return last_checkpoint(output_dir) if resume else None
 
 
 def save_final(trainer: DevF1Trainer, args: argparse.Namespace, tokenizer, summary: dict) -> Path:
@@ -252,8 +275,8 @@ def main(argv: list[str] | None = None) -> Path:
         dev_sets=dev_sets,
         score_corpus=score_dev_corpus(tokenizer, args.eval_batch_size),
     )
-    resume_from = last_checkpoint(output_dir) if args.resume else None
-    if args.resume and resume_from is None:
+    resume_from = checkpoint_to_resume(args.resume, output_dir)
+    if args.resume is True and resume_from is None:
         logger.info("--resume: no checkpoint in %s yet, starting from scratch", output_dir / "checkpoints")
     train_output = trainer.train(resume_from_checkpoint=resume_from)
     final_metrics = trainer.evaluate()

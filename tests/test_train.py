@@ -285,3 +285,39 @@ def test_training_seconds_add_up_resumed_segments():
     assert training_seconds(first + resumed) == 42.5
     assert training_seconds(first + resumed + [{"train_runtime": 12.5}]) == 42.5  # the final summary repeats the last
     assert training_seconds([]) == 0.0
+
+
+def _learning_rates(run: Path) -> dict[int, float]:
+    state = json.loads((run / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
+    return {entry["step"]: entry["learning_rate"] for entry in state["log_history"] if "learning_rate" in entry}
+
+
+def test_cooldown_branch_decays_the_lr_from_a_constant_lr_checkpoint(setup):
+    tmp_path, data_dir = setup
+    train.main(_argv(tmp_path, data_dir, "trunk", "--max-steps", "4"))
+    trunk = _learning_rates(tmp_path / "trunk")
+    assert set(trunk.values()) == {2e-4}  # the paper's constant LR
+    fork = tmp_path / "trunk" / "checkpoints" / "checkpoint-2"
+    train.main(_argv(tmp_path, data_dir, "branch", "--resume", str(fork), "--decay-from", "2", "--decay-steps", "2"))
+
+    branch = _learning_rates(tmp_path / "branch")
+    # the LR that step k used: 2e-4 up to the fork, then 2e-4 * (1 - (k - 1 - 2) / 2) for the 2 decay steps
+    assert branch == {1: 2e-4, 2: 2e-4, 3: 2e-4, 4: pytest.approx(1e-4)}
+    summary = json.loads((tmp_path / "branch" / "model" / "training_summary.json").read_text())
+    assert summary["global_step"] == 4 and summary["resumed_from"] == str(fork)
+    assert not (tmp_path / "trunk" / "checkpoints" / "checkpoint-6").exists()  # the trunk is left as it was
+    # the branch saw the trunk's batches 3-4: with the LR halved at step 4 its weights must differ from the trunk's
+    trunk_weights = load_file(tmp_path / "trunk" / "checkpoints" / "checkpoint-4" / "adapter_model.safetensors")
+    branch_weights = load_file(tmp_path / "branch" / "checkpoints" / "checkpoint-4" / "adapter_model.safetensors")
+    assert any(not torch.equal(trunk_weights[k], branch_weights[k]) for k in trunk_weights)
+
+
+def test_decay_and_resume_arguments_are_checked(setup):
+    tmp_path, data_dir = setup
+    with pytest.raises(SystemExit):
+        train.parse_args(_argv(tmp_path, data_dir, "x", "--decay-from", "10"))
+    with pytest.raises(SystemExit):
+        train.parse_args(_argv(tmp_path, data_dir, "x", "--decay-from", "10", "--decay-steps", "0"))
+    with pytest.raises(SystemExit):
+        train.parse_args(_argv(tmp_path, data_dir, "x", "--resume", str(tmp_path / "no-checkpoint")))
+    assert train.parse_args(_argv(tmp_path, data_dir, "x", "--resume")).resume is True
