@@ -44,7 +44,7 @@ from backbones import DEFAULT_BACKBONE, default_cache_dir, load_tokenizer, resol
 from configuration_vaner import VanerConfig
 from dev_selection import training_seconds
 from lora import load_lora
-from model_card import lora_summary, write_model_card
+from model_card import learning_rate_schedule, lora_summary, write_model_card
 from modeling_vaner import VanerForTokenClassification
 
 __all__ = ["ship", "materialize", "restore", "is_adapter_folder", "hub_code_files", "VANER_FIELDS"]
@@ -150,16 +150,25 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
         "dataset_names_in_instructions": not args["no_dataset_name"],
         "bidirectional": not args["causal"],
         "lora": lora_summary(args),
-        "global_step": f"{state['global_step']} (checkpoint of a run still in training)",
+        "learning_rate_schedule": learning_rate_schedule(args),
+        "global_step": f"{state['global_step']} ({'cooldown branch' if args.get('decay_from') is not None else 'checkpoint of a run still in training'})",
         "train_runtime_seconds": training_seconds(state["log_history"]),  # every resumed segment
         "dev_metrics": evaluations[-1] if evaluations else {},
-        "status": (
-            f"**Status: checkpoint at step {state['global_step']} of a run still in training "
-            f"(planned: {state['max_steps']} steps); the validation scores below are those of this step"
-            + (f", on the first {args['max_eval_sentences']} sentences of each dev split" if args.get("max_eval_sentences") else "")
-            + ".**"
-        ),
+        "status": f"**Status: {_checkpoint_status(args, state)}; the validation scores below are those of this step"
+        + (f", on the first {args['max_eval_sentences']} sentences of each dev split" if args.get("max_eval_sentences") else "")
+        + ".**",
     }
+
+
+def _checkpoint_status(train_args: dict, state: dict) -> str:
+    """What a checkpoint is: a step of the constant-LR run still in training, or (part of) a cooldown branch."""
+    step = state["global_step"]
+    if train_args.get("decay_from") is None:
+        return f"checkpoint at step {step} of a run still in training (planned: {state['max_steps']} steps)"
+    end = train_args["decay_from"] + train_args["decay_steps"]
+    where = "the end" if step >= end else f"step {step}"
+    return (f"{where} of a cooldown branch (LR decayed to 0 from step {train_args['decay_from']} to {end}) "
+            "taken off the constant-LR run, which goes on training")
 
 
 def restore(shipped_dir: str | Path, run_dir: str | Path) -> Path:

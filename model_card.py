@@ -84,6 +84,7 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         dbr=summary.get("dbr", "none"),
         dataset_names="yes" if summary.get("dataset_names_in_instructions", True) else "no (adapt mode)",
         lora=_lora_row(lora),
+        learning_rate=summary.get("learning_rate_schedule", "see the run's train_args.json"),
         o_bias=_o_bias_row(summary.get("calibration")),
         steps=summary.get("global_step", "?"),
         runtime=f"{summary['train_runtime_seconds'] / 3600:.2f} h" if summary.get("train_runtime_seconds") else "see the run's log",
@@ -99,6 +100,15 @@ def lora_summary(train_args: dict) -> dict | None:
     if train_args["no_lora"]:
         return None
     return {"r": train_args["lora_r"], "alpha": train_args["lora_alpha"], "dropout": train_args.get("lora_dropout")}
+
+
+def learning_rate_schedule(train_args: dict) -> str:
+    """The LR schedule a card shows, from train.py's arguments: the paper's constant LR, or a cooldown branch."""
+    lr = f"{train_args.get('learning_rate', 2e-4):g}"
+    start, steps = train_args.get("decay_from"), train_args.get("decay_steps")
+    if start is None or not steps:
+        return f"{lr}, constant (AdamW)"
+    return f"{lr} constant to step {start}, then linearly to 0 by step {start + steps} (AdamW, cooldown branch)"
 
 
 def _lora_row(lora: dict | None) -> str:

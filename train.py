@@ -34,7 +34,7 @@ from dataset_scripts.entity_types import corpus_entity_type
 from dev_selection import DevF1Trainer, dev_selected_training_arguments, training_seconds
 from evaluation import evaluate_examples
 from lora import add_lora, four_bit_config, load_lora, save_lora
-from model_card import lora_summary, write_model_card
+from model_card import learning_rate_schedule, lora_summary, write_model_card
 from modeling_vaner import VanerForTokenClassification
 from precision import warn_if_slow_bf16
 from processing_vaner import encode_windows
@@ -293,6 +293,7 @@ def main(argv: list[str] | None = None) -> Path:
         "dataset_names_in_instructions": not args.no_dataset_name,
         "bidirectional": not args.causal,
         "lora": lora_summary(vars(args)),
+        "learning_rate_schedule": learning_rate_schedule(vars(args)),
         "global_step": trainer.state.global_step,
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "train_runtime_seconds": runtime_all_segments,

@@ -227,6 +227,7 @@ def test_shipped_checkpoint_restores_and_resumes_elsewhere(setup):
     assert (shipped / "training_state" / "trainer_state.json").is_file()
     card = (shipped / "README.md").read_text()
     assert "checkpoint of a run still in training" in card and "| **1.33** | 88.03 | -86.70 |" in card
+    assert "| learning rate | 0.0002, constant (AdamW) |" in card
     assert json.loads((shipped / "test_metrics.json").read_text())[0]["mean_f1"] == 1.33
     restored = export_model.restore(shipped, tmp_path / "second")
     assert restored == tmp_path / "second" / "checkpoints" / "checkpoint-2"
@@ -310,6 +311,13 @@ def test_cooldown_branch_decays_the_lr_from_a_constant_lr_checkpoint(setup):
     trunk_weights = load_file(tmp_path / "trunk" / "checkpoints" / "checkpoint-4" / "adapter_model.safetensors")
     branch_weights = load_file(tmp_path / "branch" / "checkpoints" / "checkpoint-4" / "adapter_model.safetensors")
     assert any(not torch.equal(trunk_weights[k], branch_weights[k]) for k in trunk_weights)
+    import export_model
+
+    card = (export_model.ship(tmp_path / "branch", tmp_path / "shipped", str(tmp_path / "backbone"),
+                              tmp_path / "branch" / "checkpoints" / "checkpoint-4") / "README.md").read_text()
+    assert "Status: the end of a cooldown branch (LR decayed to 0 from step 2 to 4)" in card
+    assert "| learning rate | 0.0002 constant to step 2, then linearly to 0 by step 4 (AdamW, cooldown branch) |" in card
+    assert "| learning rate | 0.0002 constant to step 2" in (tmp_path / "branch" / "model" / "README.md").read_text()
 
 
 def test_decay_and_resume_arguments_are_checked(setup):
