@@ -142,6 +142,7 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
     args = json.loads((run_dir / "train_args.json").read_text())
     state = json.loads((adapter_dir / "trainer_state.json").read_text())
     evaluations = [entry for entry in state["log_history"] if "eval_mean_f1" in entry]
+    is_trunk = args.get("decay_from") is None
     return {
         "backbone": backbone,
         "corpora": args["corpora"],
@@ -151,7 +152,7 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
         "bidirectional": not args["causal"],
         "lora": lora_summary(args),
         "learning_rate_schedule": learning_rate_schedule(args),
-        "global_step": f"{state['global_step']} ({'cooldown branch' if args.get('decay_from') is not None else 'checkpoint of a run still in training'})",
+        "global_step": f"{state['global_step']} ({'checkpoint of a run still in training' if is_trunk else 'cooldown branch'})",
         "train_runtime_seconds": training_seconds(state["log_history"]),  # every resumed segment
         "dev_metrics": evaluations[-1] if evaluations else {},
         "status": f"**Status: {_checkpoint_status(args, state)}; the validation scores below are those of this step"
