@@ -15,11 +15,29 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from transformers import Trainer, TrainingArguments
+import warnings
 
-__all__ = ["DevF1Trainer", "dev_selected_training_arguments", "training_seconds"]
+from transformers import Trainer, TrainerCallback, TrainingArguments
+
+__all__ = ["DevF1Trainer", "SchedulerFollowsGlobalStep", "dev_selected_training_arguments", "training_seconds"]
 
 CorpusScorer = Callable[[Any, str, Any], dict]  # (model, corpus name, dev set) -> {"precision", "recall", "f1", ...}
+
+
+class SchedulerFollowsGlobalStep(TrainerCallback):
+    """Puts the LR scheduler at the run's global step when training (re)starts.
+
+    A checkpoint restored from a shipped folder has no optimizer.pt, and the Trainer then loads no scheduler state
+    either: the scheduler counts from 0 again while the run is at step N. A constant LR does not care, but the
+    cooldown's decay (`decay=(start, steps)`) is keyed to the step, so it would begin N steps late.
+    """
+
+    def on_train_begin(self, args, state, control, lr_scheduler=None, **kwargs):
+        if lr_scheduler is not None and lr_scheduler.last_epoch != state.global_step:
+            lr_scheduler.last_epoch = state.global_step - 1
+            with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": intended here
+                warnings.simplefilter("ignore", UserWarning)
+                lr_scheduler.step()
 
 
 class DevF1Trainer(Trainer):
@@ -30,6 +48,7 @@ class DevF1Trainer(Trainer):
         self.dev_sets = dev_sets
         self.score_corpus = score_corpus
         self.dev_history: list[dict] = []
+        self.add_callback(SchedulerFollowsGlobalStep())
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
         start = time.perf_counter()

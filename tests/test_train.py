@@ -320,6 +320,18 @@ def test_cooldown_branch_decays_the_lr_from_a_constant_lr_checkpoint(setup):
     assert "| learning rate | 0.0002 constant to step 2" in (tmp_path / "branch" / "model" / "README.md").read_text()
 
 
+def test_decay_follows_the_global_step_after_a_restore_without_optimizer_state(setup):
+    import shutil
+
+    tmp_path, data_dir = setup
+    train.main(_argv(tmp_path, data_dir, "trunk", "--max-steps", "2"))
+    fork = tmp_path / "restored" / "checkpoint-2"
+    shutil.copytree(tmp_path / "trunk" / "checkpoints" / "checkpoint-2", fork)
+    (fork / "optimizer.pt").unlink()  # what export_model.py restore recreates: no optimizer, so no scheduler state
+    train.main(_argv(tmp_path, data_dir, "branch", "--resume", str(fork), "--decay-from", "2", "--decay-steps", "2"))
+    assert _learning_rates(tmp_path / "branch")[4] == pytest.approx(1e-4)  # not 2e-4 from a counter restarted at 0
+
+
 def test_decay_and_resume_arguments_are_checked(setup):
     tmp_path, data_dir = setup
     with pytest.raises(SystemExit):
