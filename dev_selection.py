@@ -4,7 +4,8 @@ Both train with AdamW at a constant learning rate (optionally followed by a line
 warmup-stable-decay schedule, which lets a constant-LR run branch off a cooled-down checkpoint), no weight
 decay, length-grouped batches, and keep the checkpoint with the best mean entity F1 over the validation corpora
 (never test). They differ only in how one dev corpus is scored (instructed windows for VANER, plain sentences
-for the baseline): `DevF1Trainer` leaves that to a `score_corpus` callable. Workshop code: the Hub-side files never import it.
+for the baseline): `DevF1Trainer` leaves that to a `score_corpus` callable. Workshop code: the Hub-side files
+never import it.
 """
 
 from __future__ import annotations

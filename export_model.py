@@ -44,7 +44,7 @@ from backbones import DEFAULT_BACKBONE, default_cache_dir, load_tokenizer, resol
 from configuration_vaner import VanerConfig
 from dev_selection import training_seconds
 from lora import load_lora
-from model_card import learning_rate_schedule, lora_summary, write_model_card
+from model_card import is_cooldown_branch, learning_rate_schedule, lora_summary, write_model_card
 from modeling_vaner import VanerForTokenClassification
 
 __all__ = ["ship", "materialize", "restore", "is_adapter_folder", "hub_code_files", "VANER_FIELDS"]
@@ -142,7 +142,6 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
     args = json.loads((run_dir / "train_args.json").read_text())
     state = json.loads((adapter_dir / "trainer_state.json").read_text())
     evaluations = [entry for entry in state["log_history"] if "eval_mean_f1" in entry]
-    is_trunk = args.get("decay_from") is None
     return {
         "backbone": backbone,
         "corpora": args["corpora"],
@@ -152,7 +151,7 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
         "bidirectional": not args["causal"],
         "lora": lora_summary(args),
         "learning_rate_schedule": learning_rate_schedule(args),
-        "global_step": f"{state['global_step']} ({'checkpoint of a run still in training' if is_trunk else 'cooldown branch'})",
+        "global_step": f"{state['global_step']} ({'cooldown branch' if is_cooldown_branch(args) else 'checkpoint of a run still in training'})",
         "train_runtime_seconds": training_seconds(state["log_history"]),  # every resumed segment
         "dev_metrics": evaluations[-1] if evaluations else {},
         "status": f"**Status: {_checkpoint_status(args, state)}; the validation scores below are those of this step"
@@ -164,7 +163,7 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
 def _checkpoint_status(train_args: dict, state: dict) -> str:
     """What a checkpoint is: a step of the constant-LR run still in training, or (part of) a cooldown branch."""
     step = state["global_step"]
-    if train_args.get("decay_from") is None:
+    if not is_cooldown_branch(train_args):
         return f"checkpoint at step {step} of a run still in training (planned: {state['max_steps']} steps)"
     end = train_args["decay_from"] + train_args["decay_steps"]
     where = "the end" if step >= end else f"step {step}"

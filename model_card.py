@@ -102,12 +102,17 @@ def lora_summary(train_args: dict) -> dict | None:
     return {"r": train_args["lora_r"], "alpha": train_args["lora_alpha"], "dropout": train_args.get("lora_dropout")}
 
 
+def is_cooldown_branch(train_args: dict) -> bool:
+    """True for a train.py run that ends with an LR decay (`--decay-from`), False for the constant-LR run."""
+    return train_args.get("decay_from") is not None
+
+
 def learning_rate_schedule(train_args: dict) -> str:
     """The LR schedule a card shows, from train.py's arguments: the paper's constant LR, or a cooldown branch."""
     lr = f"{train_args.get('learning_rate', 2e-4):g}"
-    start, steps = train_args.get("decay_from"), train_args.get("decay_steps")
-    if start is None or not steps:
+    if not is_cooldown_branch(train_args):
         return f"{lr}, constant (AdamW)"
+    start, steps = train_args["decay_from"], train_args["decay_steps"]
     return f"{lr} constant to step {start}, then linearly to 0 by step {start + steps} (AdamW, cooldown branch)"
 
 
