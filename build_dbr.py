@@ -46,6 +46,7 @@ from dbr.kb import KnowledgeBase, load_kb
 from dbr.phrase_mining import PhraseMiner
 from dbr.retrieval import INDEX_KINDS, cached_index, choose_index_kind, search
 from dbr.text import gold_spans, normalise_phrase, split_words
+from precision import resolve_cpu_dtype
 
 __all__ = [
     "RetrievalOptions",
@@ -66,7 +67,7 @@ class RetrievalOptions:
     embedder: str = field(default_factory=default_embedder)
     top_k: int = 10
     index: str = "auto"
-    dtype: str = "bfloat16"
+    dtype: str = "auto"  # bfloat16 where the CPU runs it natively, else float32 (precision.resolve_cpu_dtype)
     miner_threshold: float = 0.3
     cache_dir: str = str(DEFAULT_CACHE_DIR)
 
@@ -251,10 +252,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR), help="KB/query embedding and index cache")
     parser.add_argument("--top-k", type=int, default=10, help="KB neighbours per query phrase")
     parser.add_argument("--index", choices=INDEX_KINDS, default="auto", help="search back end (see dbr/retrieval.py)")
-    parser.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16", help="embedder weights")
+    parser.add_argument("--dtype", choices=("auto", "bfloat16", "float32"), default="auto",
+                        help="embedder weights (auto: bfloat16 where the CPU runs it natively, else float32)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch and faiss (default: all)")
     parser.add_argument("--push-to-hub", metavar="REPO", help="upload the folder to this Hub dataset repo")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.dtype = resolve_cpu_dtype(args.dtype)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:

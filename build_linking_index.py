@@ -34,6 +34,7 @@ from numpy.lib.format import open_memmap
 from dbr.embedding import default_embedder
 from linking.kb import DEFAULT_KB_PATH, load_kb
 from linking_vaner import INDEX_FORMAT, LINKING_TYPES, MANIFEST, MeanPoolingEncoder
+from precision import resolve_cpu_dtype
 
 DEFAULT_EMBEDDER = default_embedder()
 
@@ -51,9 +52,10 @@ def parse_args(argv=None):
     p.add_argument("--id-prefixes", default="",
                    help="comma-separated id prefixes to keep (e.g. MESH: a corpus's target vocabulary); default all")
     p.add_argument("--max-seq-length", type=int, default=32)
-    p.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"],
-                   help="encoder weights dtype (bfloat16: ~4x faster on CPUs with AVX512-BF16, cosine ~0.9999 to "
-                        "float32); recorded in the manifest so that the linker encodes mentions the same way")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+                   help="encoder weights dtype (bfloat16: ~4x faster on CPUs with AVX512-BF16, ~5x slower where it is "
+                        "emulated, cosine ~0.9999 to float32; auto: bfloat16 only where native); recorded in the "
+                        "manifest so that the linker encodes mentions the same way")
     p.add_argument("--precomputed", default=None,
                    help="a float .npy of embeddings of the KB's distinct names in `dbr.kb.load_kb(kb).names` order, made "
                         "with --embedder (e.g. the DBR builder's cache): used instead of encoding")
@@ -62,7 +64,9 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=int, default=None, help="index only the first N rows per type (smoke tests)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--resume", action="store_true")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.dtype = resolve_cpu_dtype(args.dtype)
+    return args
 
 
 def _write_strings(folder: Path, stem: str, values) -> None:

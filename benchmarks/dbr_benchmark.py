@@ -182,7 +182,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stages", nargs="+", default=["embed", "index", "mining", "build"])
     parser.add_argument("--embedder", default=default_embedder())
-    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--dtype", default="auto", help="embedder weights (auto: bfloat16 where native)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--queries", type=int, default=5000, help="query sample for the search comparison")
     parser.add_argument("--cache-dir", default="/work/dbr_cache")

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from precision import resolve_cpu_dtype
+
 __all__ = [
     "HUB_EMBEDDER",
     "default_embedder",
@@ -72,8 +74,10 @@ def set_threads(threads: int | None) -> None:
         pass
 
 
-def load_embedder(name_or_path: str, dtype: str = "bfloat16", max_seq_length: int = MAX_SEQ_LENGTH):
-    """Load a sentence-transformers model on CPU with weights in `dtype` and a short maximum length."""
+def load_embedder(name_or_path: str, dtype: str = "auto", max_seq_length: int = MAX_SEQ_LENGTH):
+    """Load a sentence-transformers model on CPU with weights in `dtype` (auto: bf16 where native) and a short
+    maximum length."""
+    dtype = resolve_cpu_dtype(dtype)
     from sentence_transformers import SentenceTransformer
 
     if not (Path(name_or_path).is_dir() or "/" in name_or_path):
@@ -114,7 +118,7 @@ def cached_embeddings(
     embedder: str,
     cache_dir: str | Path,
     prefix: str,
-    dtype: str = "bfloat16",
+    dtype: str = "auto",
     batch_size: int = 128,
 ) -> tuple[np.ndarray, dict]:
     """Memory-mapped float16 embeddings of `texts`, computed on first use; returns (array, metadata).
@@ -122,6 +126,7 @@ def cached_embeddings(
     `content_key` must identify `texts` (e.g. `KnowledgeBase.fingerprint()`); the metadata records how long
     the computation took, so a benchmark can report it even when the cache was filled earlier.
     """
+    dtype = resolve_cpu_dtype(dtype)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha1(f"{content_key}|{embedder_fingerprint(embedder, dtype)}".encode()).hexdigest()[:20]

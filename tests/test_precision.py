@@ -42,3 +42,26 @@ def test_warning_only_where_bf16_is_emulated_on_the_cpu(monkeypatch, native, bf1
         warnings.simplefilter("always")
         assert precision.warn_if_slow_bf16(bf16, device, option="--bf16") is warns
     assert [str(w.message).startswith("--bf16: this CPU") for w in caught] == ([True] if warns else [])
+
+
+@pytest.mark.parametrize(("native", "asked", "expected"), [
+    (True, "auto", "bfloat16"),
+    (False, "auto", "float32"),
+    (None, "auto", "float32"),      # unknown CPU: the safe choice
+    (False, "bfloat16", "bfloat16"),  # an explicit choice is kept
+    (True, "float32", "float32"),
+])
+def test_auto_encoder_dtype_is_bf16_only_where_native(monkeypatch, native, asked, expected):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    assert precision.resolve_cpu_dtype(asked) == expected
+
+
+def test_index_and_dbr_builders_resolve_auto_dtype(monkeypatch):
+    import build_dbr
+    import build_linking_index
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert build_linking_index.parse_args(["--output", "x"]).dtype == "float32"
+    assert build_dbr.parse_args(["--corpora", "NCBI-disease", "--kb", "k", "--output-dir", "o"]).dtype == "float32"
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert build_linking_index.parse_args(["--output", "x"]).dtype == "bfloat16"
