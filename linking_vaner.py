@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["EntityLinker", "MeanPoolingEncoder", "LINKING_TYPES", "INDEX_FORMAT"]
+__all__ = ["EntityLinker", "MeanPoolingEncoder", "LINKING_TYPES", "INDEX_FORMAT", "expand_short_forms", "find_abbreviations",
+           "split_coordination"]
 
 LINKING_TYPES = ("Disease", "Chemical", "Gene", "Species")
 INDEX_FORMAT = "vaner-linking-index/1"
@@ -177,12 +178,43 @@ class EntityLinker:
         return int(self.embeddings.shape[0])
 
     def link(self, mentions: list[str], entity_types: list[str], top_k: int = 5, batch_size: int = 128,
-             id_prefixes: list[str] | None = None) -> list[list[dict]]:
+             id_prefixes: list[str] | None = None, split_composites: bool = True) -> list[list[dict]]:
         """For each mention, the `top_k` best KB concepts of its type, best first:
         `{"id": ..., "name": <best-matching KB name of that id>, "score": cosine similarity}`; distinct ids.
 
         `id_prefixes` (e.g. `["MESH"]`) keeps only KB ids with those prefixes (the vocabulary a corpus is normalised
-        to); a mention whose type has none of them gets `[]`."""
+        to); a mention whose type has none of them gets `[]`.
+
+        `split_composites`: a coordinated mention (`breast and ovarian cancer`, see `split_coordination`) names one
+        concept per conjunct, so its list starts with each conjunct's best concept (with `"part"`: the conjunct
+        linked), then the whole mention's candidates. Without it, the KB name `breast and ovarian cancer` of the
+        hereditary syndrome wins at cosine 1.0."""
+        parts = [split_coordination(m) if split_composites else [] for m in mentions]
+        if not any(parts):
+            return self._link_whole(mentions, entity_types, top_k, batch_size, id_prefixes)
+        flat_mentions, flat_types = list(mentions), list(entity_types)
+        for conjuncts, etype in zip(parts, entity_types):
+            flat_mentions += conjuncts
+            flat_types += [etype] * len(conjuncts)
+        flat = self._link_whole(flat_mentions, flat_types, top_k, batch_size, id_prefixes)
+        results, next_part = flat[: len(mentions)], len(mentions)
+        for i, conjuncts in enumerate(parts):
+            if not conjuncts:
+                continue
+            linked = flat[next_part : next_part + len(conjuncts)]
+            next_part += len(conjuncts)
+            firsts = [{**found[0], "part": part} for part, found in zip(conjuncts, linked) if found]
+            merged, seen = [], set()
+            for candidate in firsts + results[i] + [c for found in linked for c in found[1:]]:
+                if candidate["id"] not in seen:
+                    seen.add(candidate["id"])
+                    merged.append(candidate)
+            results[i] = merged[: max(top_k, len(firsts))]
+        return results
+
+    def _link_whole(self, mentions: list[str], entity_types: list[str], top_k: int, batch_size: int,
+                    id_prefixes: list[str] | None) -> list[list[dict]]:
+        """`link` with each mention searched as one string."""
         if isinstance(mentions, str) or isinstance(entity_types, str):
             raise TypeError("mentions and entity_types must be lists of strings")
         if len(mentions) != len(entity_types):
@@ -349,3 +381,39 @@ def find_abbreviations(text: str) -> dict[str, str]:
         if long_form:
             out[short] = long_form
     return out
+
+
+def expand_short_forms(mention: str, abbreviations: dict[str, str]) -> str:
+    """`mention` with the short forms defined in its document (`find_abbreviations`) replaced by their long forms:
+    the whole mention (`DMD`) or a word of it (`primary HPT` -> `primary hyperparathyroidism`, `AO-GLD` ->
+    `AO-globoid cell leukodystrophy`); case-sensitive, whole words only."""
+    if mention in abbreviations or not abbreviations:
+        return abbreviations.get(mention, mention)
+    shorts = sorted((sf for sf in abbreviations if sf in mention), key=len, reverse=True)
+    if not shorts:
+        return mention
+    pattern = re.compile(r"(?<![A-Za-z0-9])(" + "|".join(map(re.escape, shorts)) + r")(?![A-Za-z0-9])")
+    return pattern.sub(lambda match: abbreviations[match.group(1)], mention)
+
+
+_COORDINATORS = frozenset({"and", "or", "and/or"})
+
+
+def split_coordination(mention: str) -> list[str]:
+    """The concepts a coordinated mention names: one-word modifiers sharing a head, `breast and ovarian cancer` ->
+    [`breast cancer`, `ovarian cancer`], `breast, ovarian, or other cancers` -> three, `Duchenne and Becker
+    muscular dystrophy` -> two. [] for anything else (one coordinator exactly, each conjunct one word, a head after
+    the last conjunct), so `cleft lip and palate` or `hereditary breast and ovarian cancer` stay whole."""
+    words = mention.split()
+    coordinators = [i for i, word in enumerate(words) if word.lower() in _COORDINATORS]
+    if len(coordinators) != 1:
+        return []
+    at = coordinators[0]
+    if len(words) - at < 3:  # no head after the last conjunct
+        return []
+    conjuncts = [c.strip() for c in " ".join(words[:at]).split(",") if c.strip()] + [words[at + 1]]
+    if len(conjuncts) < 2 or any(len(c.split()) != 1 or not any(ch.isalpha() for ch in c) for c in conjuncts):
+        return []  # also `breast and 79 ovarian cancer`: a footnote number is no conjunct
+    head = " ".join(words[at + 2 :])
+    return [f"{conjunct} {head}" for conjunct in conjuncts]
+

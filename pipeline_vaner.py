@@ -19,10 +19,10 @@ import torch
 from transformers import Pipeline
 
 try:  # imported as a Hub module
-    from .linking_vaner import EntityLinker, find_abbreviations
+    from .linking_vaner import EntityLinker, expand_short_forms, find_abbreviations
     from .processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words
 except ImportError:  # imported from a source checkout
-    from linking_vaner import EntityLinker, find_abbreviations
+    from linking_vaner import EntityLinker, expand_short_forms, find_abbreviations
     from processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words
 
 __all__ = ["VanerTokenClassificationPipeline", "word_probabilities", "tag_words"]
@@ -97,8 +97,9 @@ class VanerTokenClassificationPipeline(Pipeline):
         link (`bool` or `str`, *optional*, defaults to `False`): add KB concept ids to every span; `True` uses
             `model.config.linking_index`, a string names a linking index folder or Hub repo
             (`build_linking_index.py`). Abbreviations defined in the text (`long form (SF)`) are linked
-            through their long form.
-        link_top_k (`int`, *optional*, defaults to 1): concept ids per span.
+            through their long form; a coordinated span (`breast and ovarian cancer`) gets one id per conjunct.
+        link_top_k (`int`, *optional*, defaults to 1): concept ids per span (a coordinated span: at least one per
+            conjunct).
         link_id_prefixes (`list[str]`, *optional*): keep only ids of these vocabularies (e.g. `["MESH"]`); by
             default every vocabulary of the index competes.
 
@@ -241,12 +242,12 @@ class VanerTokenClassificationPipeline(Pipeline):
 def _add_concept_ids(
     texts: tuple[str, ...], results: list[list[dict]], linker: EntityLinker, top_k: int, id_prefixes: list[str] | None
 ) -> None:
-    """Link every span in one batched call; an abbreviation defined in its text is linked by its long form."""
+    """Link every span in one batched call; short forms defined in its text are linked by their long forms."""
     spans = [span for spans in results for span in spans]
     mentions = []
     for text, text_spans in zip(texts, results):
         abbreviations = find_abbreviations(text) if text_spans else {}
-        mentions += [abbreviations.get(span["word"], span["word"]) for span in text_spans]
+        mentions += [expand_short_forms(span["word"], abbreviations) for span in text_spans]
     types = [span["entity_group"] for span in spans]
     for span, ids in zip(spans, linker.link(mentions, types, top_k=top_k, id_prefixes=id_prefixes)):
         span["ids"] = ids

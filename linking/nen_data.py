@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from linking_vaner import find_abbreviations
+from linking_vaner import expand_short_forms, find_abbreviations
 
 NEN_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "nen"
 
@@ -82,10 +82,11 @@ def load_hgnc_map(path: str | Path | None) -> dict[str, str]:
 
 
 def expand_abbreviations(nen_dir: Path, corpus: str, split: str, rows: list[GoldMention]) -> list[str]:
-    """Each mention's text, or its long form when it is a short form defined in its document (`long form (SF)`)."""
+    """Each mention's text with the short forms defined in its document (`long form (SF)`) replaced by their long
+    forms: the whole mention or words of it (`linking_vaner.expand_short_forms`)."""
     texts = read_docs(nen_dir, corpus, split)
     abbreviations = {doc: find_abbreviations(text) for doc, text in texts.items()}
-    return [abbreviations.get(r.doc, {}).get(r.mention, r.mention) for r in rows]
+    return [expand_short_forms(r.mention, abbreviations.get(r.doc, {})) for r in rows]
 
 
 def train_dictionary(nen_dir: Path, corpus: str, hgnc: dict[str, str],

@@ -209,7 +209,7 @@ def test_index_of_some_types_rejects_the_others(tmp_path, tiny_embedder, kb_file
 
 def test_bfloat16_index_and_precomputed_vectors(tmp_path, tiny_embedder, kb_file, index_folder):
     out = tmp_path / "bf16"
-    build_linking_index.main(["--kb", str(kb_file), "--embedder", tiny_embedder, "--output", str(out)])
+    build_linking_index.main(["--kb", str(kb_file), "--embedder", tiny_embedder, "--output", str(out), "--dtype", "bfloat16"])
     linker = EntityLinker.from_pretrained(out)
     assert linker.manifest["encoder_dtype"] == "bfloat16"
     assert linker.encoder.model.dtype == torch.bfloat16  # mentions are encoded the way the index was
@@ -416,3 +416,47 @@ def test_shipped_embedder_is_fp16_on_disk_and_float32_when_loaded(tiny_embedder,
     assert torch.allclose(a, b, atol=2e-3)
     card = (out / "README.md").read_text()
     assert "held-out synonyms acc@1 45.50 / acc@5 57.00 (base model: 30.00 / 40.00)" in card
+
+
+@pytest.mark.parametrize(("mention", "parts"), [
+    ("breast and ovarian cancer", ["breast cancer", "ovarian cancer"]),
+    ("breast, ovarian, or other cancers", ["breast cancers", "ovarian cancers", "other cancers"]),
+    ("Duchenne and Becker muscular dystrophy", ["Duchenne muscular dystrophy", "Becker muscular dystrophy"]),
+    ("breast and/or ovarian cancer", ["breast cancer", "ovarian cancer"]),
+    ("cleft lip and palate", []),                      # a two-word conjunct: one concept
+    ("hereditary breast and ovarian cancer", []),
+    ("ataxia and telangiectasia", []),                 # no shared head
+    ("breast and 79 ovarian cancer", []),              # a footnote number is no conjunct
+    ("breast and ovarian and colon cancer", []),
+    ("breast cancer", []),
+])
+def test_split_coordination(mention, parts):
+    from linking_vaner import split_coordination
+
+    assert split_coordination(mention) == parts
+
+
+def test_expand_short_forms_replaces_whole_mentions_and_words():
+    from linking_vaner import expand_short_forms
+
+    abbreviations = {"GLD": "globoid cell leukodystrophy", "HPT": "hyperparathyroidism", "A-T": "ataxia-telangiectasia"}
+    assert expand_short_forms("GLD", abbreviations) == "globoid cell leukodystrophy"
+    assert expand_short_forms("AO-GLD", abbreviations) == "AO-globoid cell leukodystrophy"
+    assert expand_short_forms("primary HPT", abbreviations) == "primary hyperparathyroidism"
+    assert expand_short_forms("A-T patients", abbreviations) == "ataxia-telangiectasia patients"
+    assert expand_short_forms("GLDX and hpt", abbreviations) == "GLDX and hpt"  # whole words, case-sensitive
+    assert expand_short_forms("GLD", {}) == "GLD"
+
+
+def test_coordinated_mention_gets_one_id_per_conjunct(index_folder):
+    linker = EntityLinker.from_pretrained(index_folder)
+    linker.add_names(["breast and ovarian cancer"], ["Disease"], ["MESH:D061325"])  # the hereditary syndrome's name
+    (whole,) = linker.link(["breast and ovarian cancer"], ["Disease"], top_k=1, split_composites=False)
+    assert [c["id"] for c in whole] == ["MESH:D061325"]
+    (split,) = linker.link(["breast and ovarian cancer"], ["Disease"], top_k=1)
+    assert [(c["id"], c["part"]) for c in split] == [("MESH:D001943", "breast cancer"), ("MESH:D010051", "ovarian cancer")]
+    (longer,) = linker.link(["breast and ovarian cancer"], ["Disease"], top_k=4)
+    assert [c["id"] for c in longer][:3] == ["MESH:D001943", "MESH:D010051", "MESH:D061325"]
+    assert len({c["id"] for c in longer}) == len(longer) == 4
+    plain = linker.link(["ovarian cancer", "breast and ovarian cancer"], ["Disease"] * 2, top_k=2)
+    assert plain[0] == linker.link(["ovarian cancer"], ["Disease"], top_k=2)[0]  # other mentions are unaffected
