@@ -56,6 +56,8 @@ def parse_args(argv=None):
     p.add_argument("--skip-heldout", action="store_true")
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--skip-unrestricted", action="store_true", help="only the target-vocabulary (id prefix) figures")
+    p.add_argument("--no-split-composites", action="store_true",
+                   help="link coordinated mentions as one string (the linker's behaviour before composites were split)")
     p.add_argument("--name", default="linking", help="results file stem under benchmarks/results")
     p.add_argument("--reuse", action="append", default=[],
                    help="LABEL=RESULTS.json: take that index's figures from an earlier run of this script (listed first)")
@@ -106,7 +108,8 @@ def index_id_sets(linker: EntityLinker) -> dict[str, set[str]]:
 TARGET_PREFIXES = {"Disease": ["MESH"], "Chemical": ["MESH"], "Species": ["NCBITaxon"], "Gene": ["HGNC"]}
 
 
-def score_set(linker: EntityLinker, id_sets, rows, hgnc, batch_size: int, restrict: bool) -> dict:
+def score_set(linker: EntityLinker, id_sets, rows, hgnc, batch_size: int, restrict: bool,
+              split_composites: bool = True) -> dict:
     scored = [(m, t, kb_ids(ids, t, hgnc)) for m, t, ids, _ in rows if ids.strip() != "-1"]
     if not scored:
         return {}
@@ -126,7 +129,7 @@ def score_set(linker: EntityLinker, id_sets, rows, hgnc, batch_size: int, restri
         links = []
         for lo in range(0, len(mentions), batch_size):
             chunk = mentions[lo : lo + batch_size]
-            links.extend(linker.link(chunk, [etype] * len(chunk), top_k=5,
+            links.extend(linker.link(chunk, [etype] * len(chunk), top_k=5, split_composites=split_composites,
                                      id_prefixes=TARGET_PREFIXES[etype] if restrict else None))
         seconds = time.perf_counter() - t
         hit1 = sum(bool(r) and r[0]["id"] in g for r, g in zip(links, golds))
@@ -243,14 +246,18 @@ def main(argv=None):
                 "restricted to the corpus's target vocabulary (id_prefixes: Disease/Chemical MESH, Species NCBITaxon, "
                 "Gene HGNC), as linking to a corpus's ontology is scored; `nen_unrestricted`: all ids of the type "
                 "(MONDO/DOID/CHEBI/MeSH-organism synonyms of the gold concept then count as misses); `nen_abbreviations`: as "
-                "`nen`, with mentions that are a short form defined in their document (`long form (SF)`, "
-                "linking_vaner.find_abbreviations, Schwartz-Hearst) replaced by the long form before linking; "
+                "`nen`, with the short forms defined in the mention's document (`long form (SF)`, "
+                "linking_vaner.find_abbreviations, Schwartz-Hearst) replaced by their long forms before linking, the "
+                "whole mention or words of it (expand_short_forms); every variant splits coordinated mentions (`breast "
+                "and ovarian cancer`: one concept per conjunct first, EntityLinker.link split_composites) unless the "
+                "results say `split_composites: false`; "
                 "`nen_abbreviations_train_dictionary`: as `nen_abbreviations`, with the corpus's train+dev annotations "
                 "(mention -> gold id) added to the candidates (EntityLinker.add_names) when scoring test, train "
                 "annotations only when scoring dev; test annotations never",
+        "split_composites": not args.no_split_composites,
         "hgnc_table": args.hgnc_table if hgnc else None,
         "hgnc_entrez_ids": len(hgnc),
-        "not_measured": "end-to-end NER + linking F1: needs the trained NER model, which does not exist yet",
+        "not_measured": "end-to-end NER + linking F1 (predicted spans): benchmarks/ner_linking_e2e.py",
         "indexes": {},
     }
     for spec in args.reuse:
@@ -284,7 +291,8 @@ def main(argv=None):
                     if key.endswith("train_dictionary"):
                         entry.setdefault("train_dictionary_rows", {})[f"{corpus}/{split}"] = add_train_dictionary(
                             linker, nen_dir, corpus, hgnc, dictionary_splits(split))
-                    result = score_set(linker, id_sets, use, hgnc, args.batch_size, restrict)
+                    result = score_set(linker, id_sets, use, hgnc, args.batch_size, restrict,
+                                       split_composites=not args.no_split_composites)
                     linker.clear_added_names()
                     entry.setdefault(key, {})[f"{corpus}/{split}"] = result
                     for etype, r in result.items():
@@ -321,7 +329,7 @@ def render_markdown(record: dict) -> str:
     labels = list(record["indexes"])
     lines = [f"# Entity linking benchmark", "", f"Command: `{record['command']}`  ", f"Git revision: `{record['git_revision']}`  ",
              f"Machine: {record['machine']['cpu']}, {record['machine']['cores']} cores, torch threads {record['machine']['torch_threads']}  ",
-             f"Date: {record['date']}", "", record["what"] + ".", "", f"Not measured: {record['not_measured']}.", "",
+             f"Date: {record['date']}", "", record["what"] + ".", "", f"Not measured: {record['not_measured']}.", "", *([f"Note: {record['note']}", ""] if record.get("note") else []),
              "| set | type | mentions | ceiling | " + " | ".join(f"{l} acc@1 | {l} acc@5" for l in labels) + " |",
              "|---|---|---|---|" + "---|---|" * len(labels)]
     first = record["indexes"][labels[0]]["nen"]
