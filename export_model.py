@@ -51,6 +51,7 @@ __all__ = ["ship", "materialize", "restore", "is_adapter_folder", "hub_code_file
 
 STATE_DIR = "training_state"
 STATE_FILES = ("trainer_state.json", "rng_state.pth", "scheduler.pt", "training_args.bin")
+RUN_ARGS = "train_args.json"  # train.py's arguments, kept at the run folder's top level
 ADAPTER_FILES = ("adapter_config.json", ADAPTER_WEIGHTS)
 TOKENIZER_CONFIG = {"auto_map": {"AutoTokenizer": [None, "tokenization_vaner.VanerTokenizer"]}}
 # The VanerConfig fields that describe the task (everything except the backbone's own config).
@@ -87,38 +88,44 @@ def ship(
     missing = [name for name in ADAPTER_FILES if not (adapter_dir / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{adapter_dir}: missing {missing} (was the run trained with LoRA?)")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for name in ADAPTER_FILES:
-        shutil.copy2(adapter_dir / name, output_dir / name)
-    code_files = hub_code_files()
-    for code_file in code_files:  # a re-ship over linked code must not write through the links
-        (output_dir / code_file.name).unlink(missing_ok=True)
-    config = VanerConfig.from_pretrained(run_dir)
-    config.backbone_source = backbone
+    # everything that can fail is read first, and the folder is written beside the target and swapped in last,
+    # so a failed ship leaves the previously shipped model as it was
     calibration_record = json.loads(Path(calibration).read_text()) if calibration else None
-    if calibration_record:
-        config.o_bias = calibration_record["o_bias"]
-    config.auto_map = {**(config.auto_map or {}), "AutoModelForTokenClassification": "modeling_vaner.VanerForTokenClassification"}
-    config.save_pretrained(output_dir)
-    (output_dir / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2) + "\n")
-    for code_file in code_files:
-        target = output_dir / code_file.name
-        target.unlink(missing_ok=True)
-        if link_code:
-            target.symlink_to(os.path.relpath(code_file, output_dir.resolve()))
-        else:
-            shutil.copy2(code_file, target)
     summary = {**_run_summary(run_dir, adapter_dir, backbone), "backbone_source": backbone,
                "calibration": calibration_record}
     if test_metrics:
         summary["test"] = [json.loads(Path(path).read_text()) for path in test_metrics]
-        (output_dir / "test_metrics.json").write_text(json.dumps(summary["test"], indent=2) + "\n")
+    config = VanerConfig.from_pretrained(run_dir)
+    config.backbone_source = backbone
+    if calibration_record:
+        config.o_bias = calibration_record["o_bias"]
+    config.auto_map = {**(config.auto_map or {}), "AutoModelForTokenClassification": "modeling_vaner.VanerForTokenClassification"}
+
+    staging = output_dir.with_name(f".{output_dir.name}.shipping")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in ADAPTER_FILES:
+        shutil.copy2(adapter_dir / name, staging / name)
+    config.save_pretrained(staging)
+    (staging / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2) + "\n")
+    for code_file in hub_code_files():
+        (staging / code_file.name).unlink(missing_ok=True)  # save_pretrained copied the config's module
+        if link_code:  # relative to the final folder, which sits where the staging folder sits
+            (staging / code_file.name).symlink_to(os.path.relpath(code_file, output_dir.parent.resolve() / output_dir.name))
+        else:
+            shutil.copy2(code_file, staging / code_file.name)
+    if test_metrics:
+        (staging / "test_metrics.json").write_text(json.dumps(summary["test"], indent=2) + "\n")
     if checkpoint is not None:
-        (output_dir / STATE_DIR).mkdir(exist_ok=True)
+        (staging / STATE_DIR).mkdir()
         for name in STATE_FILES:
             if (adapter_dir / name).is_file():
-                shutil.copy2(adapter_dir / name, output_dir / STATE_DIR / name)
-    write_model_card(output_dir / "README.md", summary)
+                shutil.copy2(adapter_dir / name, staging / STATE_DIR / name)
+        shutil.copy2(run_dir / RUN_ARGS, staging / STATE_DIR / RUN_ARGS)  # so that `restore` can ship it again
+    write_model_card(staging / "README.md", summary)
+    if output_dir.exists():
+        shutil.rmtree(output_dir)
+    staging.rename(output_dir)
     return output_dir
 
 
@@ -139,7 +146,10 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
     """What the model card needs: the final training summary, or the checkpoint's step and last dev scores."""
     if (run_dir / "model" / "training_summary.json").is_file() and adapter_dir == run_dir / "adapter":
         return json.loads((run_dir / "model" / "training_summary.json").read_text())
-    args = json.loads((run_dir / "train_args.json").read_text())
+    if not (run_dir / RUN_ARGS).is_file():
+        raise FileNotFoundError(f"{run_dir / RUN_ARGS}: missing; the model card needs the run's train.py arguments "
+                                "(a folder restored from a ship made before they were shipped lacks them)")
+    args = json.loads((run_dir / RUN_ARGS).read_text())
     state = json.loads((adapter_dir / "trainer_state.json").read_text())
     evaluations = [entry for entry in state["log_history"] if "eval_mean_f1" in entry]
     return {
@@ -185,6 +195,8 @@ def restore(shipped_dir: str | Path, run_dir: str | Path) -> Path:
     for name in STATE_FILES:
         if (shipped_dir / STATE_DIR / name).is_file():
             shutil.copy2(shipped_dir / STATE_DIR / name, checkpoint / name)
+    if (shipped_dir / STATE_DIR / RUN_ARGS).is_file():
+        shutil.copy2(shipped_dir / STATE_DIR / RUN_ARGS, run_dir / RUN_ARGS)
     VanerConfig.from_pretrained(shipped_dir).save_pretrained(run_dir)
     return checkpoint
 

@@ -231,6 +231,13 @@ def test_shipped_checkpoint_restores_and_resumes_elsewhere(setup):
     assert json.loads((shipped / "test_metrics.json").read_text())[0]["mean_f1"] == 1.33
     restored = export_model.restore(shipped, tmp_path / "second")
     assert restored == tmp_path / "second" / "checkpoints" / "checkpoint-2"
+    reshipped = export_model.ship(tmp_path / "second", tmp_path / "reshipped", str(tmp_path / "backbone"), restored)
+    assert "checkpoint of a run still in training" in (reshipped / "README.md").read_text()  # train_args came along
+    before = {p.name: p.read_bytes() for p in shipped.iterdir() if p.is_file()}
+    (tmp_path / "first" / "train_args.json").unlink()
+    with pytest.raises(FileNotFoundError, match="train_args.json"):
+        export_model.ship(tmp_path / "first", shipped, str(tmp_path / "backbone"), checkpoint)
+    assert {p.name: p.read_bytes() for p in shipped.iterdir() if p.is_file()} == before  # a failed ship changes nothing
     train.main(_argv(tmp_path, data_dir, "second", "--max-steps", "4", "--resume"))
     summary = json.loads((tmp_path / "second" / "model" / "training_summary.json").read_text())
     assert summary["global_step"] == 4 and summary["resumed_from"].endswith("checkpoint-2")
