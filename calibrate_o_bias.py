@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"mean dev F1 {result['mean_dev_f1_bias_0']:.2f} -> {result['mean_dev_f1_chosen']:.2f} -> {args.results}")
     if args.write_config:
         config = VanerConfig.from_pretrained(args.write_config)
-        config.o_bias = chosen
+        config.set_o_bias(chosen, use_names)
         config.save_pretrained(args.write_config)
     return result
 

@@ -62,7 +62,10 @@ class VanerConfig(PreTrainedConfig):
         o_bias (`dict[str, float]`, *optional*, defaults to `{}`):
             Per entity type, a number added to the O log-probability of every word before tagging (0 for types
             not listed). Positive values trade recall for precision; `calibrate_o_bias.py` picks them on the dev
-            splits of the training corpora (never on test).
+            splits of the training corpora (never on test). Used for instructions that name a dataset.
+        o_bias_no_dataset (`dict[str, float]`, *optional*, defaults to `None`):
+            The same, for instructions without a dataset name (what the pipeline sends when no `dataset` is
+            given); the two modes over-tag differently, so each gets its own calibration. `None`: use `o_bias`.
         linking_index (`str`, *optional*, defaults to `None`):
             Linking index folder or Hub repo used by the pipeline's `link=True` (see `build_linking_index.py`).
         backbone_source (`str`, *optional*, defaults to `None`):
@@ -89,6 +92,7 @@ class VanerConfig(PreTrainedConfig):
     stride: int = 32
     classifier_dropout: float = 0.1
     o_bias: dict[str, float] = field(default_factory=dict)
+    o_bias_no_dataset: dict[str, float] | None = None
     linking_index: str | None = None
     backbone_source: str | None = None
 
@@ -107,6 +111,22 @@ class VanerConfig(PreTrainedConfig):
                 self.backbone_config.use_bidirectional_attention = self.bidirectional
             self.backbone_config.use_cache = False
 
+    def o_bias_for_mode(self, with_dataset_name: bool) -> dict[str, float]:
+        """The per-type O biases for instructions with or without a dataset name."""
+        return self.o_bias if with_dataset_name or self.o_bias_no_dataset is None else self.o_bias_no_dataset
+
+    def bias_for(self, entity_type: str, with_dataset_name: bool) -> float:
+        """The O bias to decode `entity_type` with, for an instruction with or without a dataset name."""
+        return float(self.o_bias_for_mode(with_dataset_name).get(entity_type, 0.0))
+
+    def set_o_bias(self, biases: dict[str, float], with_dataset_name: bool) -> None:
+        """Store calibrated biases (calibrate_o_bias.py's `o_bias`) for the instruction mode they were chosen in."""
+        if with_dataset_name:
+            self.o_bias = dict(biases)
+        else:
+            self.o_bias_no_dataset = dict(biases)
+        self._validate_vaner_fields()
+
     def _validate_vaner_fields(self) -> None:
         if not self.entity_types:
             raise ValueError("VanerConfig: `entity_types` must name at least one entity type")
@@ -117,9 +137,10 @@ class VanerConfig(PreTrainedConfig):
             raise ValueError(
                 f"VanerConfig: `dataset_entity_types` uses types not in `entity_types` {self.entity_types}: {unknown}"
             )
-        unknown_bias = sorted(set(self.o_bias) - set(self.entity_types))
-        if unknown_bias:
-            raise ValueError(f"VanerConfig: `o_bias` names types not in `entity_types` {self.entity_types}: {unknown_bias}")
+        for name, biases in (("o_bias", self.o_bias), ("o_bias_no_dataset", self.o_bias_no_dataset or {})):
+            unknown_bias = sorted(set(biases) - set(self.entity_types))
+            if unknown_bias:
+                raise ValueError(f"VanerConfig: `{name}` names types not in `entity_types` {self.entity_types}: {unknown_bias}")
         if self.max_length < 8:
             raise ValueError(f"VanerConfig: `max_length` must be at least 8, got {self.max_length}")
         if not 0 <= self.stride < self.max_length // 2:

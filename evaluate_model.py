@@ -61,9 +61,14 @@ def main(argv: list[str] | None = None) -> dict:
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model, tokenizer = load_for_scoring(args.model, args.bf16)
-    if args.o_bias:
-        model.config.o_bias = json.loads(Path(args.o_bias).read_text())["o_bias"]
     use_names = not args.no_dataset_name
+    if args.o_bias:
+        calibration = json.loads(Path(args.o_bias).read_text())
+        if calibration.get("dataset_names_in_instructions", True) != use_names:
+            raise SystemExit(f"--o-bias {args.o_bias}: calibrated {'with' if not use_names else 'without'} dataset names, "
+                             f"but this run instructs {'with' if use_names else 'without'} them"
+                             f"{'' if use_names else ' (--no-dataset-name)'}; calibrate in the same mode")
+        model.config.set_o_bias(calibration["o_bias"], use_names)
     unknown = [c for c in args.corpora if use_names and c not in model.config.dataset_names]
     if unknown:
         raise SystemExit(
@@ -71,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
             "pass --no-dataset-name to instruct without dataset names"
         )
     results: dict = {"model": args.model, "split": args.split, "dataset_names_in_instructions": use_names,
-                     "o_bias": dict(getattr(model.config, "o_bias", {})), "corpora": {}}
+                     "o_bias": dict(model.config.o_bias_for_mode(use_names)), "corpora": {}}
     for corpus in args.corpora:
         split = load_corpus(corpus, data_dir=args.data_dir, cache_dir=args.cache_dir)[args.split]
         if args.max_sentences:
@@ -80,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
         start = time.perf_counter()
         probabilities = predict_word_probabilities(model, tokenizer, examples["instruction"], examples["tokens"],
                                                    args.batch_size, f"{args.split} {corpus}")
-        biases = example_biases(model, examples)
+        biases = example_biases(model, examples, use_names)
         predicted = tags_from_probabilities(probabilities, biases)
         scores = entity_scores(examples["labels"], predicted)
         if any(biases):  # the same probabilities decoded by plain argmax, to show what the bias changed

@@ -105,17 +105,20 @@ def entity_scores(gold: Sequence[Sequence[int]], predicted: Sequence[Sequence[in
     }
 
 
-def example_biases(model, examples) -> list[float]:
-    """The model's `config.o_bias` for each example's entity type (0 where none is set)."""
-    biases = getattr(model.config, "o_bias", None) or {}
-    return [biases.get(entity_type, 0.0) for entity_type in examples["entity_type"]]
+def example_biases(model, examples, with_dataset_name: bool = True) -> list[float]:
+    """The model's O bias for each example's entity type and instruction mode (0 where none is set)."""
+    config = model.config
+    if not hasattr(config, "bias_for"):  # a plain token classifier (baselines)
+        return [0.0] * len(examples["entity_type"])
+    return [config.bias_for(entity_type, with_dataset_name) for entity_type in examples["entity_type"]]
 
 
-def evaluate_examples(model, tokenizer, examples, batch_size: int = 32, progress: str | None = None) -> tuple[dict, list]:
+def evaluate_examples(model, tokenizer, examples, batch_size: int = 32, progress: str | None = None,
+                      with_dataset_name: bool = True) -> tuple[dict, list]:
     """Scores and predicted tags for instruction-ready examples (columns instruction, entity_type, tokens, labels),
-    decoded with the model's `config.o_bias`."""
+    decoded with the model's O bias for their instruction mode."""
     predicted = predict_word_tags(model, tokenizer, examples["instruction"], examples["tokens"], batch_size, progress,
-                                  o_bias=example_biases(model, examples))
+                                  o_bias=example_biases(model, examples, with_dataset_name))
     return entity_scores(examples["labels"], predicted), predicted
 
 

@@ -66,6 +66,7 @@ VANER_FIELDS = (
     "stride",
     "classifier_dropout",
     "o_bias",
+    "o_bias_no_dataset",
     "linking_index",
 )
 
@@ -77,12 +78,13 @@ def ship(
     checkpoint: str | Path | None = None,
     test_metrics: list[str | Path] = (),
     link_code: bool = False,
-    calibration: str | Path | None = None,
+    calibration: str | Path | list[str | Path] | None = None,
 ) -> Path:
     """Copy a train.py run's adapter (final, or of `checkpoint`) and config into a small committable folder;
     `test_metrics` (evaluate_model.py results of that same adapter) go into the model card and test_metrics.json.
     `link_code` symlinks the code files instead of copying them (for a folder committed in this repository);
-    `calibration` (calibrate_o_bias.py results for this adapter) sets `config.o_bias`."""
+    `calibration` (calibrate_o_bias.py results for this adapter, at most one per instruction mode) sets
+    `config.o_bias` (with dataset names) and `config.o_bias_no_dataset` (without)."""
     run_dir, output_dir = Path(run_dir), Path(output_dir)
     adapter_dir = Path(checkpoint) if checkpoint is not None else run_dir / "adapter"
     missing = [name for name in ADAPTER_FILES if not (adapter_dir / name).is_file()]
@@ -90,15 +92,15 @@ def ship(
         raise FileNotFoundError(f"{adapter_dir}: missing {missing} (was the run trained with LoRA?)")
     # everything that can fail is read first, and the folder is written beside the target and swapped in last,
     # so a failed ship leaves the previously shipped model as it was
-    calibration_record = json.loads(Path(calibration).read_text()) if calibration else None
+    calibrations = _calibrations_by_mode(calibration)
     summary = {**_run_summary(run_dir, adapter_dir, backbone), "backbone_source": backbone,
-               "calibration": calibration_record}
+               "calibration": calibrations.get(True), "calibration_no_dataset": calibrations.get(False)}
     if test_metrics:
         summary["test"] = [json.loads(Path(path).read_text()) for path in test_metrics]
     config = VanerConfig.from_pretrained(run_dir)
     config.backbone_source = backbone
-    if calibration_record:
-        config.o_bias = calibration_record["o_bias"]
+    for with_names, record in calibrations.items():
+        config.set_o_bias(record["o_bias"], with_names)
     config.auto_map = {**(config.auto_map or {}), "AutoModelForTokenClassification": "modeling_vaner.VanerForTokenClassification"}
 
     staging = output_dir.with_name(f".{output_dir.name}.shipping")
@@ -127,6 +129,19 @@ def ship(
         shutil.rmtree(output_dir)
     staging.rename(output_dir)
     return output_dir
+
+
+def _calibrations_by_mode(calibration: str | Path | list[str | Path] | None) -> dict[bool, dict]:
+    """calibrate_o_bias.py results keyed by their instruction mode (True: with dataset names); one per mode."""
+    paths = [] if calibration is None else [calibration] if isinstance(calibration, (str, Path)) else list(calibration)
+    records: dict[bool, dict] = {}
+    for path in paths:
+        record = json.loads(Path(path).read_text())
+        mode = record.get("dataset_names_in_instructions", True)
+        if mode in records:
+            raise ValueError(f"--calibration {path}: a second calibration {'with' if mode else 'without'} dataset names")
+        records[mode] = record
+    return records
 
 
 def hub_code_files() -> list[Path]:
@@ -238,8 +253,9 @@ def main(argv: list[str] | None = None) -> None:
     ship_parser.add_argument("--checkpoint", help="a checkpoint folder of the run (default: its final adapter)")
     ship_parser.add_argument("--test-metrics", nargs="*", default=[],
                              help="evaluate_model.py metrics.<split>.json files of this adapter, for the model card")
-    ship_parser.add_argument("--calibration", help="calibrate_o_bias.py results JSON of this adapter: its o_bias "
-                             "goes into config.json and the model card")
+    ship_parser.add_argument("--calibration", nargs="*", default=[],
+                             help="calibrate_o_bias.py results JSON of this adapter, one per instruction mode (with and "
+                             "without dataset names): their o_bias goes into config.json and the model card")
     ship_parser.add_argument("--link-code", action="store_true",
                              help="symlink the code files (a folder inside this repository) instead of copying them")
     build_parser = commands.add_parser("materialize", help="rebuild the full model folder; prints its path")

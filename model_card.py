@@ -86,6 +86,8 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         lora=_lora_row(lora),
         learning_rate=summary.get("learning_rate_schedule", "see the run's train_args.json"),
         o_bias=_o_bias_row(summary.get("calibration")),
+        o_bias_no_dataset=_o_bias_row(summary.get("calibration_no_dataset")) if summary.get("calibration_no_dataset")
+        else "same as `o_bias`",
         steps=summary.get("global_step", "?"),
         runtime=f"{summary['train_runtime_seconds'] / 3600:.2f} h" if summary.get("train_runtime_seconds") else "see the run's log",
         metrics_rows="\n".join(rows) or "| (not evaluated) | | | |",

@@ -42,6 +42,7 @@ class _Row:
     sentence: int
     entity_type: str
     window: EncodedWindow
+    dataset: str | None = None  # the corpus named in the instruction, if any
 
 
 def word_probabilities(
@@ -193,7 +194,7 @@ class VanerTokenClassificationPipeline(Pipeline):
                     for window in encode_windows(
                         self.tokenizer, instruction, [w.text for w in words], None, config.max_length, config.stride
                     ):
-                        rows.append(_Row(sentence, entity_type, window))
+                        rows.append(_Row(sentence, entity_type, window, steer))
         return {"texts": inputs.texts, "sentences": sentences, "rows": rows}
 
     def _forward(self, model_inputs: dict, forward_batch_size: int = 32) -> dict:
@@ -220,7 +221,8 @@ class VanerTokenClassificationPipeline(Pipeline):
                     len(words), [(r.window.word_start, r.window.word_end) for r, _ in windows], [p for _, p in windows]
                 )
             )
-            tags, confidence = tag_words(probs, self.model.config.o_bias.get(entity_type, 0.0))
+            named = windows[0][0].dataset is not None
+            tags, confidence = tag_words(probs, self.model.config.bias_for(entity_type, named))
             for first, last in decode_spans(tags):
                 start, end = words[first].start, words[last - 1].end
                 results[text_index].append(

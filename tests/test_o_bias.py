@@ -88,3 +88,19 @@ def test_calibration_feeds_config_evaluation_and_ship(setup):  # noqa: F811
                                 calibration=forced)
     assert VanerConfig.from_pretrained(shipped).o_bias == {"Disease": 0.75}
     assert "Disease +0.75 on the O log-probability" in (shipped / "README.md").read_text()
+    unnamed = tmp_path / "o_bias_unnamed.json"
+    calibrate_o_bias.main(["--model", str(final), "--data-dir", str(data_dir), "--grid=0:0.5:0.5", "--no-dataset-name",
+                           "--results", str(unnamed), "--write-config", str(final)])
+    written = VanerConfig.from_pretrained(final)
+    assert written.o_bias == record["o_bias"] and set(written.o_bias_no_dataset) == {"Disease"}  # each mode its own
+    with pytest.raises(SystemExit, match="without dataset names"):  # a bias is used only in the mode it was chosen in
+        evaluate_model.main(["--model", str(final), "--corpora", "NCBI-disease", "--data-dir", str(data_dir),
+                             "--o-bias", str(unnamed), "--output-dir", str(tmp_path / "mismatch")])
+    both = export_model.ship(tmp_path / "run", tmp_path / "both", backbone=str(tmp_path / "backbone"),
+                             calibration=[forced, unnamed])
+    config = VanerConfig.from_pretrained(both)
+    assert config.o_bias == {"Disease": 0.75} and config.o_bias_no_dataset == json.loads(unnamed.read_text())["o_bias"]
+    assert "`o_bias_no_dataset`, the pipeline's default) | Disease" in (both / "README.md").read_text()
+    with pytest.raises(ValueError, match="second calibration"):
+        export_model.ship(tmp_path / "run", tmp_path / "twice", backbone=str(tmp_path / "backbone"),
+                          calibration=[forced, forced])

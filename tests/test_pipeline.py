@@ -67,6 +67,20 @@ def test_oracle_spans_all_types_in_one_batched_forward(tiny_tokenizer):
     assert {s["entity_group"] for s in narrowed} == {"Gene"} and len(calls) == 2
 
 
+def test_o_bias_follows_the_instruction_mode(tiny_tokenizer):
+    model = build_tiny_model(tiny_tokenizer, dataset_names=["NCBI-disease"], dataset_entity_types={"NCBI-disease": "Disease"})
+    model = _oracle(model, tiny_tokenizer, "BRCA1", [])  # B beats O by 5 on the log scale
+    model.config.set_o_bias({"Disease": 6.0}, with_dataset_name=False)  # enough to silence the oracle
+    ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
+    text = "Mutations in BRCA1 cause cancer."
+    assert ner(text, entity_types="Disease") == []  # no dataset: the instruction without a name, its own bias
+    assert [s["word"] for s in ner(text, dataset="NCBI-disease")] == ["BRCA1"]  # named: config.o_bias (none)
+    model.config.o_bias_no_dataset = None  # no separate calibration: both modes decode with o_bias
+    assert [s["word"] for s in ner(text, entity_types="Disease")] == ["BRCA1"]
+    with pytest.raises(ValueError, match="o_bias_no_dataset"):
+        model.config.set_o_bias({"Protein": 1.0}, with_dataset_name=False)
+
+
 def test_long_text_is_windowed_not_truncated(tiny_tokenizer):
     calls: list = []
     model = _oracle(build_tiny_model(tiny_tokenizer, max_length=24, stride=4), tiny_tokenizer, "BRCA1", calls)
