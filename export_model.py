@@ -123,7 +123,8 @@ def ship(
         for name in STATE_FILES:
             if (adapter_dir / name).is_file():
                 shutil.copy2(adapter_dir / name, staging / STATE_DIR / name)
-        shutil.copy2(run_dir / RUN_ARGS, staging / STATE_DIR / RUN_ARGS)  # so that `restore` can ship it again
+        if (run_dir / RUN_ARGS).is_file():  # so that `restore` can ship it again
+            shutil.copy2(run_dir / RUN_ARGS, staging / STATE_DIR / RUN_ARGS)
     write_model_card(staging / "README.md", summary)
     if output_dir.exists():
         shutil.rmtree(output_dir)
