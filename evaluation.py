@@ -113,12 +113,11 @@ def example_biases(model, examples, with_dataset_name: bool = True) -> list[floa
     return [config.bias_for(entity_type, with_dataset_name) for entity_type in examples["entity_type"]]
 
 
-def evaluate_examples(model, tokenizer, examples, batch_size: int = 32, progress: str | None = None,
-                      with_dataset_name: bool = True) -> tuple[dict, list]:
+def evaluate_examples(model, tokenizer, examples, batch_size: int = 32, progress: str | None = None) -> tuple[dict, list]:
     """Scores and predicted tags for instruction-ready examples (columns instruction, entity_type, tokens, labels),
-    decoded with the model's O bias for their instruction mode."""
+    decoded with the model's `config.o_bias` (training's dev scoring, before any calibration)."""
     predicted = predict_word_tags(model, tokenizer, examples["instruction"], examples["tokens"], batch_size, progress,
-                                  o_bias=example_biases(model, examples, with_dataset_name))
+                                  o_bias=example_biases(model, examples))
     return entity_scores(examples["labels"], predicted), predicted
 
 
