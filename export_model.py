@@ -176,6 +176,7 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
         "dataset_names_in_instructions": not args["no_dataset_name"],
         "bidirectional": not args["causal"],
         "lora": lora_summary(args),
+        "init_adapter": args.get("init_adapter"),
         "learning_rate_schedule": learning_rate_schedule(args),
         "global_step": f"{state['global_step']} ({'cooldown branch' if is_cooldown_branch(args) else 'checkpoint of a run still in training'})",
         "train_runtime_seconds": training_seconds(state["log_history"]),  # every resumed segment

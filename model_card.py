@@ -79,6 +79,9 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         title=f"{'bidirectional' if summary.get('bidirectional', True) else 'causal'} NER on {', '.join(summary.get('corpora', []))}",
         backbone=summary.get("backbone", "unknown"),
         attention="bidirectional (causal mask removed)" if summary.get("bidirectional", True) else "causal",
+        starting_point=_starting_point_row(summary.get("init_adapter")),
+        steer_note="; steer with a training corpus' instruction with `dataset=\"...\"`"
+        if summary.get("dataset_names_in_instructions", True) else " (trained without dataset names: leave `dataset` unset)",
         corpora=", ".join(summary.get("corpora", [])),
         entity_types=", ".join(summary.get("entity_types", [])) or "see config.json",
         dbr=summary.get("dbr", "none"),
@@ -116,6 +119,15 @@ def learning_rate_schedule(train_args: dict) -> str:
         return f"{lr}, constant (AdamW)"
     start, steps = train_args["decay_from"], train_args["decay_steps"]
     return f"{lr} constant to step {start}, then linearly to 0 by step {start + steps} (AdamW, cooldown branch)"
+
+
+def _starting_point_row(init_adapter: str | None) -> str:
+    """Where training started: a fresh adapter, or a trained one (`train.py --init-adapter`), whose own steps the
+    card's step count leaves out."""
+    if not init_adapter:
+        return "a fresh LoRA adapter and a randomly initialised head"
+    return (f"the trained adapter and head in `{init_adapter}` (`--init-adapter`); the steps below come on top "
+            "of that adapter's own training")
 
 
 def _lora_row(lora: dict | None) -> str:

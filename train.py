@@ -293,6 +293,7 @@ def main(argv: list[str] | None = None) -> Path:
         "dataset_names_in_instructions": not args.no_dataset_name,
         "bidirectional": not args.causal,
         "lora": lora_summary(vars(args)),
+        "init_adapter": args.init_adapter,
         "learning_rate_schedule": learning_rate_schedule(vars(args)),
         "global_step": trainer.state.global_step,
         "best_checkpoint": trainer.state.best_model_checkpoint,

@@ -67,3 +67,10 @@ def test_lora_row_names_the_dropout_when_the_run_recorded_it():
     card = render_model_card({**summary, "lora": {"r": 16, "alpha": 32, "dropout": 0.0}})
     assert "| LoRA | r=16, alpha=32, dropout 0.0, all linear layers |" in card
     assert "| training time | 2.50 h |" in render_model_card({**summary, "train_runtime_seconds": 9000})
+
+
+def test_card_names_the_adapter_a_run_started_from():
+    summary = {"corpora": ["NCBI-disease"], "backbone": "tiny", "dev_metrics": {}}
+    assert "| starting point | a fresh LoRA adapter and a randomly initialised head |" in render_model_card(summary)
+    card = render_model_card({**summary, "init_adapter": "models/vaner-gemma3-270m"})
+    assert "| starting point | the trained adapter and head in `models/vaner-gemma3-270m` (`--init-adapter`)" in card
