@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from transformers.dynamic_module_utils import get_relative_import_files
@@ -238,10 +239,18 @@ def materialize(shipped_dir: str | Path, cache_dir: str | Path | None = None, ba
     location = resolve_backbone(backbone, cache_dir=cache_dir)
     model = VanerForTokenClassification.from_backbone(location, **{f: getattr(config, f) for f in VANER_FIELDS})
     merged = load_lora(model, shipped_dir).merge_and_unload()
-    partial = target.with_name(target.name + ".partial")
-    merged.save_pretrained(partial)
-    load_tokenizer(location).save_pretrained(partial)
-    partial.rename(target)
+    # A private staging folder per call: a left-over or a concurrent build of the same model cannot collide.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=target.name + ".", suffix=".partial", dir=target.parent))
+    try:
+        merged.save_pretrained(partial)
+        load_tokenizer(location).save_pretrained(partial)
+        if (target / "config.json").is_file():  # another process finished the same build first
+            return target
+        shutil.rmtree(target, ignore_errors=True)  # an incomplete folder (no config.json) left by a crash
+        partial.rename(target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return target
 
 

@@ -165,6 +165,11 @@ def test_shipped_adapter_materializes_to_the_trained_model(setup):
     ]  # fmt: skip
     full = export_model.materialize(shipped, cache_dir=tmp_path / "cache")
     assert export_model.materialize(shipped, cache_dir=tmp_path / "cache") == full  # built once
+    (full / "config.json").unlink()  # a build that crashed half-way, beside an old-style staging folder
+    (full.with_name(full.name + ".partial") / "model.safetensors").parent.mkdir()
+    assert export_model.materialize(shipped, cache_dir=tmp_path / "cache") == full  # rebuilt, not blocked
+    assert (full / "config.json").is_file()
+    assert sorted(p.name for p in full.parent.iterdir()) == [full.name, full.name + ".partial"]  # own staging gone
     ids = torch.tensor([build_tiny_tokenizer()("Hereditary breast cancer in mice")["input_ids"]])
     trained = AutoModelForTokenClassification.from_pretrained(str(final), trust_remote_code=True).eval()
     rebuilt = AutoModelForTokenClassification.from_pretrained(str(full), trust_remote_code=True).eval()
