@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 __all__ = ["EntityLinker", "MeanPoolingEncoder", "LINKING_TYPES", "INDEX_FORMAT", "expand_short_forms", "find_abbreviations",
-           "split_coordination"]
+           "normalize_name", "split_coordination"]
 
 LINKING_TYPES = ("Disease", "Chemical", "Gene", "Species")
 INDEX_FORMAT = "vaner-linking-index/1"
@@ -151,6 +151,7 @@ class EntityLinker:
         self._extra: dict[str, tuple] = {}  # type -> (vectors, global row numbers, id prefixes) of add_names rows
         self._extra_names: list[str] = []
         self._extra_ids: list[str] = []
+        self._exact: dict[tuple[str, str], int] = {}  # (type, normalised name) -> added row (first added wins)
 
     @classmethod
     def from_pretrained(cls, index_path_or_repo: str | os.PathLike, embedder: str | None = None, *,
@@ -250,11 +251,30 @@ class EntityLinker:
                 continue
             for j, i in enumerate(rows):
                 results[i] = self._collect(scores[j], index[j], top_k)
+                exact = self._exact_match(mentions[i], etype, id_prefixes, vectors[i])
+                if exact is not None:
+                    results[i] = [exact, *(c for c in results[i] if c["id"] != exact["id"])][:top_k]
         return results
+
+    def _exact_match(self, mention: str, etype: str, id_prefixes: list[str] | None, vector: np.ndarray) -> dict | None:
+        """The added name (`add_names`) spelled like `mention` up to case, spaces and punctuation, as a candidate:
+        a dictionary entry says which concept that exact string means, which a near-tie in cosine with a KB name of
+        another concept (int8 rounding decides it) must not overturn."""
+        row = self._exact.get((etype, normalize_name(mention)))
+        if row is None:
+            return None
+        eid = self._extra_ids[row]
+        if id_prefixes is not None and eid.split(":", 1)[0] not in id_prefixes:
+            return None
+        vectors, rows, _ = self._extra[etype]
+        position = int((rows == len(self) + row).nonzero()[0, 0])
+        score = float(torch.from_numpy(vector).to(self.device) @ vectors[position])
+        return {"id": eid, "name": self._extra_names[row], "score": score, "exact": True}
 
     def add_names(self, names: list[str], entity_types: list[str], ids: list[str], batch_size: int = 128) -> None:
         """Add (name, type, id) rows held in memory beside the index, e.g. a corpus's training annotations
-        (mention text -> gold id) or a user dictionary; `link` searches them together with the index."""
+        (mention text -> gold id) or a user dictionary; `link` searches them together with the index, and a
+        mention spelled like an added name (`normalize_name`) gets that name's id first (with `"exact": True`)."""
         if not (len(names) == len(entity_types) == len(ids)):
             raise ValueError(f"got {len(names)} names, {len(entity_types)} types and {len(ids)} ids")
         for etype in set(entity_types):
@@ -264,6 +284,8 @@ class EntityLinker:
         for etype in dict.fromkeys(entity_types):
             rows = [i for i, t in enumerate(entity_types) if t == etype]
             base = len(self) + len(self._extra_names)
+            for offset, i in enumerate(rows):
+                self._exact.setdefault((etype, normalize_name(names[i])), base - len(self) + offset)
             self._extra_names += [names[i] for i in rows]
             self._extra_ids += [ids[i] for i in rows]
             block = (torch.from_numpy(vectors[rows]).to(self.device), torch.arange(base, base + len(rows)),
@@ -278,7 +300,7 @@ class EntityLinker:
 
     def clear_added_names(self) -> None:
         """Forget every row added with `add_names`."""
-        self._extra, self._extra_names, self._extra_ids = {}, [], []
+        self._extra, self._extra_names, self._extra_ids, self._exact = {}, [], [], {}
         self.prefix_ranges = {t: {p: r for p, r in ranges.items() if r} for t, ranges in self.prefix_ranges.items()}
 
     def _merge_extra(self, queries, etype, id_prefixes, top_k, scores, index):
@@ -333,6 +355,12 @@ class EntityLinker:
             if len(out) == top_k:
                 break
         return out
+
+
+def normalize_name(name: str) -> str:
+    """A name's spelling up to case, spaces and punctuation: `Duchenne-muscular  dystrophy` -> `duchenne muscular
+    dystrophy`."""
+    return " ".join(re.sub(r"[^\w]+", " ", name.lower()).split())
 
 
 # ------------------------------------------------------------------------------------------ abbreviations

@@ -16,7 +16,7 @@ from transformers import BertConfig, BertModel, BertTokenizerFast
 
 import build_linking_index
 from linking.kb import load_kb
-from linking_vaner import EntityLinker, MeanPoolingEncoder
+from linking_vaner import EntityLinker, MeanPoolingEncoder, normalize_name
 
 KB_ROWS = [
     ("Breast Neoplasms", "Disease", "MeSH", "MESH:D001943"),
@@ -463,3 +463,24 @@ def test_coordinated_mention_gets_one_id_per_conjunct(index_folder):
     assert [(c["id"], c["name"]) for c in plain[0]] == [(c["id"], c["name"]) for c in alone]
     # batch composition changes the embedder's float sums in the last digits, never the ranking
     assert [c["score"] for c in plain[0]] == pytest.approx([c["score"] for c in alone], abs=1e-5)
+
+
+def test_added_name_spelled_like_the_mention_comes_first(index_folder):
+    linker = EntityLinker.from_pretrained(index_folder)
+    (plain,) = linker.link(["breast cancer"], ["Disease"], top_k=2)
+    assert plain[0]["id"] == "MESH:D001943" and "exact" not in plain[0]  # the KB's own name, no dictionary yet
+    # a corpus dictionary says this exact string means the hereditary syndrome (case/hyphen differ)
+    linker.add_names(["Breast-Cancer", "ovarian cancer"], ["Disease", "Disease"], ["MESH:D061325", "MONDO:0008170"])
+    (first,) = linker.link(["breast  cancer"], ["Disease"], top_k=2)
+    assert first[0]["id"] == "MESH:D061325" and first[0]["exact"] and first[0]["name"] == "Breast-Cancer"
+    assert first[1]["id"] != "MESH:D061325" and len(first) == 2  # the dense candidates follow, ids distinct
+    assert first[0]["score"] == pytest.approx(linker.encoder.encode(["breast  cancer"])[0]
+                                              @ linker.encoder.encode(["Breast-Cancer"])[0], abs=1e-5)
+    (mesh_only,) = linker.link(["ovarian cancer"], ["Disease"], top_k=1, id_prefixes=["MESH"])
+    assert mesh_only[0]["id"] == "MESH:D010051"  # the dictionary id is outside the asked vocabulary
+    assert "exact" not in linker.link(["breast cancers"], ["Disease"], top_k=1)[0][0]  # exact means exact
+    linker.clear_added_names()
+    assert linker.link(["breast cancer"], ["Disease"], top_k=2) == [plain]
+    with pytest.raises(ValueError, match="unknown entity type"):
+        linker.add_names(["x"], ["Protein"], ["HGNC:1"])
+    assert normalize_name(" Duchenne-muscular  dystrophy ") == "duchenne muscular dystrophy"
