@@ -365,7 +365,7 @@ def normalize_name(name: str) -> str:
 
 # ------------------------------------------------------------------------------------------ abbreviations
 
-_PAREN = re.compile(r"\(([^()]{1,12})\)")
+_PAREN = re.compile(r"\(([^()]{1,60})\)")
 
 
 def _best_long_form(short: str, words_before: list[str]) -> str | None:
@@ -399,7 +399,7 @@ def find_abbreviations(text: str) -> dict[str, str]:
     """
     out: dict[str, str] = {}
     for match in _PAREN.finditer(text):
-        short = match.group(1).strip()
+        short = re.split(r"[;,]", match.group(1), maxsplit=1)[0].strip()  # `(CD; MIM 158350)`, `(WFS, OMIM ...)`
         if not (2 <= len(short) <= 10) or not short[0].isalnum() or not any(ch.isalpha() for ch in short):
             continue
         if len(short.split()) > 2 or short in out:

@@ -257,6 +257,9 @@ def test_find_abbreviations():
             "ataxia-telangiectasia (A-T); treated with 5 mg (p<0.05) aspirin (see above).")
     assert find_abbreviations(text) == {"DMD": "Duchenne muscular dystrophy", "APC": "adenomatous polyposis coli",
                                         "A-T": "ataxia-telangiectasia"}
+    # a definition followed by a reference in the same parentheses (NCBI-disease: 'Cowden disease (CD; MIM 158350)')
+    assert find_abbreviations("two syndromes, Cowden disease (CD; MIM 158350) and Wolfram syndrome (WFS, OMIM 222300)"
+                              ) == {"CD": "Cowden disease", "WFS": "Wolfram syndrome"}
 
 
 def test_add_names_extends_the_search(index_folder):
