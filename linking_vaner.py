@@ -151,7 +151,8 @@ class EntityLinker:
         self._extra: dict[str, tuple] = {}  # type -> (vectors, global row numbers, id prefixes) of add_names rows
         self._extra_names: list[str] = []
         self._extra_ids: list[str] = []
-        self._exact: dict[tuple[str, str], int] = {}  # (type, normalised name) -> added row (first added wins)
+        # (type, normalised name) -> (added row, its position in the type's block of _extra); first added wins
+        self._exact: dict[tuple[str, str], tuple[int, int]] = {}
 
     @classmethod
     def from_pretrained(cls, index_path_or_repo: str | os.PathLike, embedder: str | None = None, *,
@@ -260,15 +261,14 @@ class EntityLinker:
         """The added name (`add_names`) spelled like `mention` up to case, spaces and punctuation, as a candidate:
         a dictionary entry says which concept that exact string means, which a near-tie in cosine with a KB name of
         another concept (int8 rounding decides it) must not overturn."""
-        row = self._exact.get((etype, normalize_name(mention)))
-        if row is None:
+        found = self._exact.get((etype, normalize_name(mention)))
+        if found is None:
             return None
+        row, position = found
         eid = self._extra_ids[row]
         if id_prefixes is not None and eid.split(":", 1)[0] not in id_prefixes:
             return None
-        vectors, rows, _ = self._extra[etype]
-        position = int((rows == len(self) + row).nonzero()[0, 0])
-        score = float(torch.from_numpy(vector).to(self.device) @ vectors[position])
+        score = float(torch.from_numpy(vector).to(self.device) @ self._extra[etype][0][position])
         return {"id": eid, "name": self._extra_names[row], "score": score, "exact": True}
 
     def add_names(self, names: list[str], entity_types: list[str], ids: list[str], batch_size: int = 128) -> None:
@@ -284,8 +284,10 @@ class EntityLinker:
         for etype in dict.fromkeys(entity_types):
             rows = [i for i, t in enumerate(entity_types) if t == etype]
             base = len(self) + len(self._extra_names)
+            block_start = len(self._extra[etype][1]) if etype in self._extra else 0
             for offset, i in enumerate(rows):
-                self._exact.setdefault((etype, normalize_name(names[i])), base - len(self) + offset)
+                self._exact.setdefault((etype, normalize_name(names[i])),
+                                       (len(self._extra_names) + offset, block_start + offset))
             self._extra_names += [names[i] for i in rows]
             self._extra_ids += [ids[i] for i in rows]
             block = (torch.from_numpy(vectors[rows]).to(self.device), torch.arange(base, base + len(rows)),
