@@ -82,6 +82,12 @@ def baseline_row(path: Path) -> dict:
     }
 
 
+def kept_rows(previous: dict, fresh_runs: set[str], path: Path) -> list[dict]:
+    """The rows of an earlier table that this one does not re-derive, each marked with where it came from."""
+    where = {"file": str(path), "git_revision": previous.get("git_revision"), "date": previous.get("date")}
+    return [{**row, "kept_from": row.get("kept_from", where)} for row in previous["rows"] if row["run"] not in fresh_runs]
+
+
 def markdown(rows: list[dict], header: str) -> str:
     lines = [header, "", "| corpus | variant | steps | non-pad tokens | train h | dev F1 | test P | test R | test F1 |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -103,11 +109,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, required=True, help="RUNS_DIR of benchmarks/run_ablations.sh")
     parser.add_argument("--baseline", type=Path, nargs="*", default=[], help="baseline_minilm_*.json results")
+    parser.add_argument("--previous", type=Path, default=None,
+                        help="an earlier ablations.json: its rows are kept where --runs / --baseline give no row of "
+                             "the same run (run folders are scratch; a later session may only hold the new runs)")
     parser.add_argument("--note", default="", help="machine load and anything else a reader needs")
     args = parser.parse_args()
 
     runs = sorted(p for p in args.runs.iterdir() if p.is_dir() and p.name.split("-", 1)[-1] in VARIANTS)
     rows = [run_row(p) for p in runs] + [baseline_row(p) for p in args.baseline]
+    if args.previous is not None:
+        rows += kept_rows(_read(args.previous), {r["run"] for r in rows}, args.previous)
     order = list(VARIANTS.values())
     rows.sort(key=lambda r: (r["corpus"], order.index(r["variant"]) if r["variant"] in order else len(order)))
     path = write_results("ablations", {"budget": "1 epoch of one corpus, batch 8, seed 42, dev-selected checkpoint",

@@ -1,0 +1,18 @@
+"""benchmarks/ablation_table.py: rows of an earlier table survive when their run folders are gone."""
+
+from pathlib import Path
+
+from benchmarks.ablation_table import kept_rows
+
+
+def test_kept_rows_keeps_only_runs_not_rederived_and_says_where_from():
+    previous = {"git_revision": "abc", "date": "2026-11-24", "rows": [
+        {"run": "ncbi-dbr", "test": {"f1": 79.09}},
+        {"run": "ncbi-causal", "test": {"f1": 69.95}, "kept_from": {"file": "older.json"}},
+        {"run": "ncbi-random", "test": {"f1": 1.0}},
+    ]}
+    rows = kept_rows(previous, {"ncbi-random"}, Path("ablations.json"))
+    assert [r["run"] for r in rows] == ["ncbi-dbr", "ncbi-causal"]
+    assert rows[0]["kept_from"] == {"file": "ablations.json", "git_revision": "abc", "date": "2026-11-24"}
+    assert rows[1]["kept_from"] == {"file": "older.json"}  # the first origin is the true one
+    assert "kept_from" not in previous["rows"][0]  # the earlier record is not mutated
