@@ -12,6 +12,7 @@ tags decoded into spans.
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -95,9 +96,10 @@ class VanerTokenClassificationPipeline(Pipeline):
         dataset (`str`, *optional*): steer with a training corpus' instruction (e.g. `"NCBI-disease"`); tags only
             that corpus' entity type unless `entity_types` says otherwise.
         forward_batch_size (`int`, *optional*, defaults to 32): sequences per forward pass.
-        link (`bool` or `str`, *optional*, defaults to `False`): add KB concept ids to every span; `True` uses
-            `model.config.linking_index`, a string names a linking index folder or Hub repo
-            (`build_linking_index.py`). Abbreviations defined in the text (`long form (SF)`) are linked
+        link (`bool`, `str` or `EntityLinker`, *optional*, defaults to `False`): add KB concept ids to every span;
+            `True` uses `model.config.linking_index`, a string names a linking index folder or Hub repo
+            (`build_linking_index.py`), a ready `EntityLinker` is used as it is (e.g. after `add_names` gave it a
+            dictionary: a corpus's annotations, your own synonyms). Abbreviations defined in the text (`long form (SF)`) are linked
             through their long form; a coordinated span (`breast and ovarian cancer`) gets one id per conjunct.
         link_top_k (`int`, *optional*, defaults to 1): concept ids per span (a coordinated span: at least one per
             conjunct).
@@ -120,7 +122,7 @@ class VanerTokenClassificationPipeline(Pipeline):
         entity_types: str | list[str] | None = None,
         dataset: str | None = None,
         forward_batch_size: int | None = None,
-        link: bool | str | None = None,
+        link: bool | str | EntityLinker | None = None,
         link_top_k: int | None = None,
         link_id_prefixes: list[str] | None = None,
         **unused: Any,
@@ -141,8 +143,13 @@ class VanerTokenClassificationPipeline(Pipeline):
             postprocess["link_id_prefixes"] = link_id_prefixes
         return preprocess, forward, postprocess
 
-    def _linker(self, link: bool | str) -> EntityLinker:
-        """The entity linker for `link` (True: the config's index), loaded once per pipeline."""
+    def _linker(self, link: bool | str | EntityLinker) -> EntityLinker:
+        """The entity linker for `link` (True: the config's index), loaded once per pipeline; a ready linker (e.g.
+        one given a dictionary with `add_names`) is used as it is."""
+        if not isinstance(link, (bool, str, os.PathLike)):
+            if not callable(getattr(link, "link", None)):
+                raise TypeError(f"link must be True, an index folder / Hub repo or an EntityLinker, got {type(link).__name__}")
+            return link
         location = self.model.config.linking_index if link is True else link
         if not location:
             raise ValueError("link=True needs model.config.linking_index; pass link='index folder or Hub repo'")

@@ -147,3 +147,14 @@ def test_link_true_needs_an_index(tiny_tokenizer):
     ner = VanerTokenClassificationPipeline(model=build_tiny_model(tiny_tokenizer), tokenizer=tiny_tokenizer)
     with pytest.raises(ValueError, match="linking_index"):
         ner("BRCA1", link=True)
+
+
+def test_link_accepts_a_ready_linker_and_rejects_other_objects(tiny_tokenizer):
+    calls: list = []
+    model = _oracle(build_tiny_model(tiny_tokenizer, entity_types=["Gene"]), tiny_tokenizer, "BRCA1", calls)
+    ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
+    linker = _RecordingLinker()  # e.g. an EntityLinker given a dictionary with add_names
+    spans = ner("BRCA1 carriers.", link=linker)
+    assert linker.calls and spans[0]["ids"][0]["id"] == "ID:BRCA1"
+    with pytest.raises(TypeError, match="EntityLinker, got int"):
+        ner("BRCA1 carriers.", link=3)
