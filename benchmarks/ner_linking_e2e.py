@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import write_results  # noqa: E402
-from benchmarks.linking_benchmark import index_id_sets  # noqa: E402
+from benchmarks.linking_benchmark import add_train_dictionary, dictionary_splits, index_id_sets  # noqa: E402
 from linking.nen_data import NEN_DIR, kb_ids, read_docs, read_gold_mentions  # noqa: E402
 from linking_vaner import EntityLinker  # noqa: E402
 
@@ -68,7 +68,7 @@ def gold_spans(nen_dir: Path, corpus: str, split: str, etype: str) -> dict[Span,
             for m in read_gold_mentions(nen_dir, corpus, split) or [] if m.etype == etype}
 
 
-def predict(ner, texts: dict[str, str], index: str, prefixes: list[str], etype: str,
+def predict(ner, texts: dict[str, str], index: "str | EntityLinker", prefixes: list[str], etype: str,
             dataset: str | None = None) -> dict[Span, str | None]:
     docs = list(texts)
     out: dict[Span, str | None] = {}
@@ -86,7 +86,8 @@ def render_markdown(record: dict) -> str:
     lines = ["# End-to-end NER + linking", "", f"Command: `{record['command']}`  ",
              f"Git revision: `{record['git_revision']}`, {record['date']}; {record['machine'].get('cores')} cores "
              f"({record['machine'].get('cpu')}), {record['dtype']} weights  ", f"Model: `{record['model']}`  ",
-             f"Index: `{record['index']}`, ids {record['id_prefixes']}  ", "", record.get("note") or "", "",
+             f"Index: `{record['index']}`, ids {record['id_prefixes']}; corpus dictionary (earlier splits' annotations "
+             f"as extra names): {'yes' if record.get('dictionary') else 'no'}  ", "", record.get("note") or "", "",
              "| set | type | docs | gold | predicted | NER P / R / F1 | NER+linking P / R / F1 | linking acc. on correct "
              "spans | ceiling | docs/s |", "|---|---|---:|---:|---:|---|---|---:|---:|---:|"]
     for name, r in record["sets"].items():
@@ -111,6 +112,9 @@ def main(argv: Iterable[str] | None = None) -> None:
                         help="name this training corpus in the instruction (the pipeline's dataset=); default: none")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
                         help="model weights; bfloat16 only pays on CPUs with AVX512-BF16/AMX or a GPU")
+    parser.add_argument("--dictionary", action="store_true",
+                        help="give the linker the corpus's annotations of the earlier splits (train+dev for test, train "
+                             "for dev; EntityLinker.add_names, passed as link=linker), never those of the scored split")
     parser.add_argument("--note", default="")
     parser.add_argument("--name", default="ner_linking_e2e")
     args = parser.parse_args(argv)
@@ -118,23 +122,28 @@ def main(argv: Iterable[str] | None = None) -> None:
     t = time.perf_counter()
     ner = pipeline("token-classification", model=args.model, trust_remote_code=True, dtype=getattr(torch, args.dtype))
     model_load = time.perf_counter() - t
-    kb = index_id_sets(EntityLinker.from_pretrained(args.index))[args.entity_type]
+    linker = EntityLinker.from_pretrained(args.index)
+    kb = index_id_sets(linker)[args.entity_type]
     results: dict = {}
     for spec in args.sets:
         corpus, split = spec.split("/")
         texts = read_docs(Path(args.nen_dir), corpus, split)
         gold = gold_spans(Path(args.nen_dir), corpus, split, args.entity_type)
+        dictionary = add_train_dictionary(linker, Path(args.nen_dir), corpus, {}, dictionary_splits(split)) if args.dictionary else 0
         t = time.perf_counter()
-        predicted = predict(ner, texts, args.index, args.id_prefixes, args.entity_type, args.dataset)
+        predicted = predict(ner, texts, linker if args.dictionary else args.index, args.id_prefixes, args.entity_type,
+                            args.dataset)
         seconds = time.perf_counter() - t
-        r = {"entity_type": args.entity_type, "documents": len(texts), **score(gold, predicted, kb),
+        linker.clear_added_names()
+        r = {"entity_type": args.entity_type, "documents": len(texts), "dictionary_names": dictionary,
+             **score(gold, predicted, kb),
              "seconds": round(seconds, 1), "documents_per_second": round(len(texts) / seconds, 2)}
         results[spec] = r
         print(spec, r, flush=True)
     path = write_results(args.name, {
         "what": __doc__.split("Why: ", 1)[1].strip(),
         "model": args.model, "index": args.index, "id_prefixes": args.id_prefixes, "dtype": args.dtype,
-        "dataset_in_instruction": args.dataset,
+        "dataset_in_instruction": args.dataset, "dictionary": args.dictionary,
         "torch_threads": torch.get_num_threads(), "model_load_seconds": round(model_load, 1),
         "note": args.note, "sets": results,
         "anchor": "HunFlair2 end-to-end NER+linking, cross-corpus average: 58.8 F1 (from the issue; other corpora and "
