@@ -235,6 +235,7 @@ def materialize(shipped_dir: str | Path, cache_dir: str | Path | None = None, ba
     digest.update(backbone.encode())
     target = Path(cache_dir or default_cache_dir()) / "models" / f"{shipped_dir.name}-{digest.hexdigest()[:12]}"
     if (target / "config.json").is_file():
+        refresh_code(shipped_dir, target)
         return target
     location = resolve_backbone(backbone, cache_dir=cache_dir)
     model = VanerForTokenClassification.from_backbone(location, **{f: getattr(config, f) for f in VANER_FIELDS})
@@ -251,7 +252,25 @@ def materialize(shipped_dir: str | Path, cache_dir: str | Path | None = None, ba
         partial.rename(target)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+    refresh_code(shipped_dir, target)
     return target
+
+
+def refresh_code(shipped_dir: Path, full_dir: Path) -> list[str]:
+    """Copy the shipped folder's Hub code files (`*.py`, symlinks followed) over their copies in a materialized
+    folder where they differ: the cache key covers weights and config only, so without this a materialized model
+    keeps running the code of the day it was built. Each file is replaced atomically. Returns the names updated."""
+    updated = []
+    for source in sorted(shipped_dir.glob("*.py")):
+        copy = full_dir / source.name
+        code = source.read_bytes()
+        if copy.is_file() and copy.read_bytes() == code:
+            continue
+        staging = copy.with_name(f".{copy.name}.{os.getpid()}.tmp")
+        staging.write_bytes(code)
+        os.replace(staging, copy)
+        updated.append(source.name)
+    return updated
 
 
 def main(argv: list[str] | None = None) -> None:

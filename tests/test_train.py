@@ -165,6 +165,11 @@ def test_shipped_adapter_materializes_to_the_trained_model(setup):
     ]  # fmt: skip
     full = export_model.materialize(shipped, cache_dir=tmp_path / "cache")
     assert export_model.materialize(shipped, cache_dir=tmp_path / "cache") == full  # built once
+    with open(shipped / "pipeline_vaner.py", "a") as handle:  # the package's code moved on after the build
+        handle.write("\n# newer code\n")
+    assert export_model.materialize(shipped, cache_dir=tmp_path / "cache") == full
+    assert (full / "pipeline_vaner.py").read_bytes() == (shipped / "pipeline_vaner.py").read_bytes()
+    assert export_model.refresh_code(shipped, full) == []  # nothing left to update
     (full / "config.json").unlink()  # a build that crashed half-way, beside an old-style staging folder
     (full.with_name(full.name + ".partial") / "model.safetensors").parent.mkdir()
     assert export_model.materialize(shipped, cache_dir=tmp_path / "cache") == full  # rebuilt, not blocked
