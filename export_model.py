@@ -234,9 +234,15 @@ def materialize(shipped_dir: str | Path, cache_dir: str | Path | None = None, ba
         digest.update((shipped_dir / name).read_bytes())
     digest.update(backbone.encode())
     target = Path(cache_dir or default_cache_dir()) / "models" / f"{shipped_dir.name}-{digest.hexdigest()[:12]}"
-    if (target / "config.json").is_file():
-        refresh_code(shipped_dir, target)
-        return target
+    if not (target / "config.json").is_file():
+        _build_full_model(shipped_dir, config, backbone, target, cache_dir)
+    refresh_code(shipped_dir, target)
+    return target
+
+
+def _build_full_model(shipped_dir: Path, config: VanerConfig, backbone: str, target: Path,
+                      cache_dir: str | Path | None) -> None:
+    """Merge the shipped adapter into its backbone and save the full model at `target`."""
     location = resolve_backbone(backbone, cache_dir=cache_dir)
     model = VanerForTokenClassification.from_backbone(location, **{f: getattr(config, f) for f in VANER_FIELDS})
     merged = load_lora(model, shipped_dir).merge_and_unload()
@@ -247,13 +253,11 @@ def materialize(shipped_dir: str | Path, cache_dir: str | Path | None = None, ba
         merged.save_pretrained(partial)
         load_tokenizer(location).save_pretrained(partial)
         if (target / "config.json").is_file():  # another process finished the same build first
-            return target
+            return
         shutil.rmtree(target, ignore_errors=True)  # an incomplete folder (no config.json) left by a crash
         partial.rename(target)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    refresh_code(shipped_dir, target)
-    return target
 
 
 def refresh_code(shipped_dir: Path, full_dir: Path) -> list[str]:

@@ -5,9 +5,9 @@
 
 Why: the linking benchmark scores linking on gold mentions and the NER evaluation scores spans on pre-tokenised
 sentences; neither says how many concepts a user gets right from raw text. Here each document's text (title + " " +
-abstract, the text the gold offsets index) goes through `pipeline("token-classification", ..., link=INDEX,
-link_id_prefixes=["MESH"], entity_types=[TYPE])` exactly as a user calls it (only the scored type is tagged; no
-instruction names a corpus unless `--dataset` says so), and:
+abstract, the text the gold offsets index) goes through `pipeline("token-classification", ..., link=linker,
+link_id_prefixes=["MESH"], entity_types=[TYPE])` exactly as a user calls it (`linker` = `EntityLinker` of the index,
+loaded once; only the scored type is tagged; no instruction names a corpus unless `--dataset` says so), and:
 * a predicted span is a true positive for linking when its character offsets equal a gold mention's AND its top-1
   id is one of that mention's gold ids mapped to the KB (`linking.nen_data.kb_ids`; composite mentions with
   several `|`-separated ids: any of them, as in the linking benchmark);
@@ -119,7 +119,7 @@ def main(argv: Iterable[str] | None = None) -> None:
                              "ids to the KB's HGNC ids; without it no gene mention has a KB id")
     parser.add_argument("--dictionary", action="store_true",
                         help="give the linker the corpus's annotations of the earlier splits (train+dev for test, train "
-                             "for dev; EntityLinker.add_names, passed as link=linker), never those of the scored split")
+                             "for dev; EntityLinker.add_names), never those of the scored split")
     parser.add_argument("--note", default="")
     parser.add_argument("--name", default="ner_linking_e2e")
     args = parser.parse_args(argv)
@@ -139,8 +139,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         gold = gold_spans(Path(args.nen_dir), corpus, split, args.entity_type, hgnc)
         dictionary = add_train_dictionary(linker, Path(args.nen_dir), corpus, hgnc, dictionary_splits(split)) if args.dictionary else 0
         t = time.perf_counter()
-        predicted = predict(ner, texts, linker if args.dictionary else args.index, args.id_prefixes, args.entity_type,
-                            args.dataset)
+        predicted = predict(ner, texts, linker, args.id_prefixes, args.entity_type, args.dataset)
         seconds = time.perf_counter() - t
         linker.clear_added_names()
         r = {"entity_type": args.entity_type, "documents": len(texts), "dictionary_names": dictionary,
