@@ -27,8 +27,12 @@ VARIANTS = {
 }
 
 
-def run_row(run: Path) -> dict:
-    """One ablation run folder -> its budget and scores (fails with the missing file's path)."""
+def run_row(run: Path, paused_seconds: float = 0.0) -> dict:
+    """One ablation run folder -> its budget and scores (fails with the missing file's path).
+
+    `paused_seconds`: time the run sat stopped (SIGSTOP while another job had the CPU); the trainer's wall clock
+    counts it, so it is taken off the training hours and kept in the row.
+    """
     summary = _read(run / "model" / "training_summary.json")
     test = _read(run / "test" / "metrics.test.json")
     train_args = _read(run / "train_args.json")
@@ -44,12 +48,27 @@ def run_row(run: Path) -> dict:
         "dbr": summary["dbr"],
         "steps": summary["global_step"],
         "non_pad_tokens": summary["non_pad_tokens_seen"],
-        "train_hours": round(training_seconds(_last_trainer_state(run)["log_history"]) / 3600, 2),
+        "train_hours": round((training_seconds(_last_trainer_state(run)["log_history"]) - paused_seconds) / 3600, 2),
+        "paused_seconds": paused_seconds,
         "dev_f1_selected": dev_f1,
         "best_checkpoint": Path(summary["best_checkpoint"] or "final").name,
         "test": {k: round(scores[k], 2) for k in ("precision", "recall", "f1")},
         "train_command": "python train.py " + " ".join(_as_flags(train_args)),
     }
+
+
+def parse_paused(items: list[str]) -> dict[str, float]:
+    """`RUN=SECONDS` arguments of --paused -> {run: seconds}; a malformed item names itself in the error."""
+    paused = {}
+    for item in items:
+        run, _, seconds = item.partition("=")
+        try:
+            paused[run] = float(seconds)
+        except ValueError:
+            raise SystemExit(f"--paused: expected RUN=SECONDS (e.g. ncbi-random=6007), got '{item}'") from None
+        if not run or paused[run] < 0:
+            raise SystemExit(f"--paused: expected RUN=SECONDS with a run name and seconds >= 0, got '{item}'")
+    return paused
 
 
 def _last_trainer_state(run: Path) -> dict:
@@ -112,11 +131,17 @@ def main() -> None:
     parser.add_argument("--previous", type=Path, default=None,
                         help="an earlier ablations.json: its rows are kept where --runs / --baseline give no row of "
                              "the same run (run folders are scratch; a later session may only hold the new runs)")
+    parser.add_argument("--paused", nargs="*", default=[], metavar="RUN=SECONDS",
+                        help="seconds a run sat stopped (SIGSTOP) while other jobs used the CPU: taken off its train h")
     parser.add_argument("--note", default="", help="machine load and anything else a reader needs")
     args = parser.parse_args()
 
     runs = sorted(p for p in args.runs.iterdir() if p.is_dir() and p.name.split("-", 1)[-1] in VARIANTS)
-    rows = [run_row(p) for p in runs] + [baseline_row(p) for p in args.baseline]
+    paused = parse_paused(args.paused)
+    unknown = set(paused) - {p.name for p in runs}
+    if unknown:
+        raise SystemExit(f"--paused: no run folder {sorted(unknown)} under {args.runs}")
+    rows = [run_row(p, paused.get(p.name, 0.0)) for p in runs] + [baseline_row(p) for p in args.baseline]
     if args.previous is not None:
         rows += kept_rows(_read(args.previous), {r["run"] for r in rows}, args.previous)
     order = list(VARIANTS.values())

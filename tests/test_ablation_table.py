@@ -2,7 +2,9 @@
 
 from pathlib import Path
 
-from benchmarks.ablation_table import kept_rows
+import pytest
+
+from benchmarks.ablation_table import kept_rows, parse_paused
 
 
 def test_kept_rows_keeps_only_runs_not_rederived_and_says_where_from():
@@ -16,3 +18,11 @@ def test_kept_rows_keeps_only_runs_not_rederived_and_says_where_from():
     assert rows[0]["kept_from"] == {"file": "ablations.json", "git_revision": "abc", "date": "2026-11-24"}
     assert rows[1]["kept_from"] == {"file": "older.json"}  # the first origin is the true one
     assert "kept_from" not in previous["rows"][0]  # the earlier record is not mutated
+
+
+def test_parse_paused_reads_run_seconds_and_names_a_bad_item():
+    assert parse_paused(["ncbi-random=6007", "s800-dbr=12.5"]) == {"ncbi-random": 6007.0, "s800-dbr": 12.5}
+    with pytest.raises(SystemExit, match="ncbi-random:6007"):
+        parse_paused(["ncbi-random:6007"])
+    with pytest.raises(SystemExit, match="=-3"):
+        parse_paused(["ncbi-random=-3"])
