@@ -57,6 +57,15 @@ def run_row(run: Path, paused_seconds: float = 0.0) -> dict:
     }
 
 
+def finished_runs(runs_dir: Path) -> list[Path]:
+    """The ablation run folders under `runs_dir` already scored on test; one still training is named and skipped."""
+    runs = sorted(p for p in runs_dir.iterdir() if p.is_dir() and p.name.split("-", 1)[-1] in VARIANTS)
+    finished = [p for p in runs if (p / "test" / "metrics.test.json").is_file()]
+    for run in sorted(set(runs) - set(finished)):
+        print(f"{run}: not scored on test yet (still training?), left out of the table", file=sys.stderr)
+    return finished
+
+
 def parse_paused(items: list[str]) -> dict[str, float]:
     """`RUN=SECONDS` arguments of --paused -> {run: seconds}; a malformed item names itself in the error."""
     paused = {}
@@ -136,7 +145,7 @@ def main() -> None:
     parser.add_argument("--note", default="", help="machine load and anything else a reader needs")
     args = parser.parse_args()
 
-    runs = sorted(p for p in args.runs.iterdir() if p.is_dir() and p.name.split("-", 1)[-1] in VARIANTS)
+    runs = finished_runs(args.runs)
     paused = parse_paused(args.paused)
     unknown = set(paused) - {p.name for p in runs}
     if unknown:

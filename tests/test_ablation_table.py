@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.ablation_table import kept_rows, parse_paused
+from benchmarks.ablation_table import finished_runs, kept_rows, parse_paused
 
 
 def test_kept_rows_keeps_only_runs_not_rederived_and_says_where_from():
@@ -26,3 +26,12 @@ def test_parse_paused_reads_run_seconds_and_names_a_bad_item():
         parse_paused(["ncbi-random:6007"])
     with pytest.raises(SystemExit, match="=-3"):
         parse_paused(["ncbi-random=-3"])
+
+
+def test_finished_runs_skips_runs_not_yet_scored_and_other_folders(tmp_path, capsys):
+    for name in ("ncbi-random", "s800-nodbr", "notes", "s800-weird"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "ncbi-random" / "test").mkdir()
+    (tmp_path / "ncbi-random" / "test" / "metrics.test.json").write_text("{}")
+    assert finished_runs(tmp_path) == [tmp_path / "ncbi-random"]
+    assert "s800-nodbr: not scored on test yet" in capsys.readouterr().err
