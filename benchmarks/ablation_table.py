@@ -19,6 +19,8 @@ from benchmarks.common import RESULTS_DIR, write_results  # noqa: E402
 from benchmarks.record_training_run import _as_flags  # noqa: E402
 from dev_selection import training_seconds  # noqa: E402
 
+TEST_METRICS = Path("test") / "metrics.test.json"  # inside a run folder; written by run_ablations.sh's scoring step
+
 VARIANTS = {
     "dbr": "VANER_single (bidirectional + DBR)",
     "nodbr": "w/o DBR (bidirectional)",
@@ -34,7 +36,7 @@ def run_row(run: Path, paused_seconds: float = 0.0) -> dict:
     counts it, so it is taken off the training hours and kept in the row.
     """
     summary = _read(run / "model" / "training_summary.json")
-    test = _read(run / "test" / "metrics.test.json")
+    test = _read(run / TEST_METRICS)
     train_args = _read(run / "train_args.json")
     corpus = summary["corpora"][0]
     dev_f1 = summary["dev_metrics"][f"eval_{corpus}_f1"]
@@ -60,7 +62,7 @@ def run_row(run: Path, paused_seconds: float = 0.0) -> dict:
 def finished_runs(runs_dir: Path) -> list[Path]:
     """The ablation run folders under `runs_dir` already scored on test; one still training is named and skipped."""
     runs = sorted(p for p in runs_dir.iterdir() if p.is_dir() and p.name.split("-", 1)[-1] in VARIANTS)
-    finished = [p for p in runs if (p / "test" / "metrics.test.json").is_file()]
+    finished = [p for p in runs if (p / TEST_METRICS).is_file()]
     for run in sorted(set(runs) - set(finished)):
         print(f"{run}: not scored on test yet (still training?), left out of the table", file=sys.stderr)
     return finished
@@ -149,7 +151,7 @@ def main() -> None:
     paused = parse_paused(args.paused)
     unknown = set(paused) - {p.name for p in runs}
     if unknown:
-        raise SystemExit(f"--paused: no run folder {sorted(unknown)} under {args.runs}")
+        raise SystemExit(f"--paused: no finished run folder {sorted(unknown)} under {args.runs}")
     rows = [run_row(p, paused.get(p.name, 0.0)) for p in runs] + [baseline_row(p) for p in args.baseline]
     if args.previous is not None:
         rows += kept_rows(_read(args.previous), {r["run"] for r in rows}, args.previous)
