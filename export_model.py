@@ -195,6 +195,8 @@ def _checkpoint_status(train_args: dict, state: dict) -> str:
         return f"checkpoint at step {step} of a run still in training (planned: {state['max_steps']} steps)"
     end = train_args["decay_from"] + train_args["decay_steps"]
     where = "the end" if step >= end else f"step {step}"
+    if train_args["decay_from"] == 0:
+        return f"{where} of a {end}-step fine-tune whose LR decays linearly to 0 from its first step"
     return (f"{where} of a cooldown branch (LR decayed to 0 from step {train_args['decay_from']} to {end}) "
             "taken off the constant-LR run, which goes on training")
 

@@ -118,6 +118,8 @@ def learning_rate_schedule(train_args: dict) -> str:
     if not is_cooldown_branch(train_args):
         return f"{lr}, constant (AdamW)"
     start, steps = train_args["decay_from"], train_args["decay_steps"]
+    if start == 0:  # a fine-tune that decays from its first step (e.g. VANER_adapt), not a branch off a run
+        return f"{lr}, linearly to 0 over {steps} steps (AdamW)"
     return f"{lr} constant to step {start}, then linearly to 0 by step {start + steps} (AdamW, cooldown branch)"
 
 

@@ -74,3 +74,24 @@ def test_card_names_the_adapter_a_run_started_from():
     assert "| starting point | a fresh LoRA adapter and a randomly initialised head |" in render_model_card(summary)
     card = render_model_card({**summary, "init_adapter": "models/vaner-gemma3-270m"})
     assert "| starting point | the trained adapter and head in `models/vaner-gemma3-270m` (`--init-adapter`)" in card
+
+
+@pytest.mark.parametrize("args, expected", [
+    ({"learning_rate": 2e-4, "decay_from": None}, "0.0002, constant (AdamW)"),
+    ({"learning_rate": 2e-4, "decay_from": 18500, "decay_steps": 1500},
+     "0.0002 constant to step 18500, then linearly to 0 by step 20000 (AdamW, cooldown branch)"),
+    ({"learning_rate": 1e-4, "decay_from": 0, "decay_steps": 600}, "0.0001, linearly to 0 over 600 steps (AdamW)"),
+])
+def test_learning_rate_row_for_constant_cooldown_and_decay_from_the_start(args, expected):
+    from model_card import learning_rate_schedule
+
+    assert learning_rate_schedule(args) == expected
+
+
+def test_status_of_a_fine_tune_that_decays_from_its_first_step():
+    from export_model import _checkpoint_status
+
+    args = {"decay_from": 0, "decay_steps": 600}
+    assert _checkpoint_status(args, {"global_step": 600}) == (
+        "the end of a 600-step fine-tune whose LR decays linearly to 0 from its first step")
+    assert _checkpoint_status(args, {"global_step": 300}).startswith("step 300 of a 600-step fine-tune")
