@@ -45,7 +45,7 @@ from backbones import DEFAULT_BACKBONE, default_cache_dir, load_tokenizer, resol
 from configuration_vaner import VanerConfig
 from dev_selection import training_seconds
 from lora import load_lora
-from model_card import is_cooldown_branch, learning_rate_schedule, lora_summary, write_model_card
+from model_card import is_cooldown_branch, learning_rate_schedule, lora_summary, run_kind, write_model_card
 from modeling_vaner import VanerForTokenClassification
 
 __all__ = ["ship", "materialize", "restore", "is_adapter_folder", "hub_code_files", "VANER_FIELDS"]
@@ -179,7 +179,7 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
         "lora": lora_summary(args),
         "init_adapter": args.get("init_adapter"),
         "learning_rate_schedule": learning_rate_schedule(args),
-        "global_step": f"{state['global_step']} ({'cooldown branch' if is_cooldown_branch(args) else 'checkpoint of a run still in training'})",
+        "global_step": f"{state['global_step']} ({run_kind(args)})",
         "train_runtime_seconds": training_seconds(state["log_history"]),  # every resumed segment
         "dev_metrics": evaluations[-1] if evaluations else {},
         "status": f"**Status: {_checkpoint_status(args, state)}; the validation scores below are those of this step"

@@ -112,6 +112,14 @@ def is_cooldown_branch(train_args: dict) -> bool:
     return train_args.get("decay_from") is not None
 
 
+def run_kind(train_args: dict) -> str:
+    """What a train.py run is, for the card's step row: the constant-LR run, a cooldown branch taken off it, or a
+    fine-tune (`--init-adapter ... --decay-from 0`, e.g. VANER_adapt) that decays from its first step."""
+    if not is_cooldown_branch(train_args):
+        return "checkpoint of a run still in training"
+    return "fine-tune with linear LR decay" if train_args["decay_from"] == 0 else "cooldown branch"
+
+
 def learning_rate_schedule(train_args: dict) -> str:
     """The LR schedule a card shows, from train.py's arguments: the paper's constant LR, or a cooldown branch."""
     lr = f"{train_args.get('learning_rate', 2e-4):g}"

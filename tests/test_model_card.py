@@ -88,6 +88,14 @@ def test_learning_rate_row_for_constant_cooldown_and_decay_from_the_start(args, 
     assert learning_rate_schedule(args) == expected
 
 
+def test_step_row_names_the_kind_of_run():
+    from model_card import run_kind
+
+    assert run_kind({"decay_from": None}) == "checkpoint of a run still in training"
+    assert run_kind({"decay_from": 18500, "decay_steps": 1500}) == "cooldown branch"
+    assert run_kind({"decay_from": 0, "decay_steps": 600}) == "fine-tune with linear LR decay"
+
+
 def test_status_of_a_fine_tune_that_decays_from_its_first_step():
     from export_model import _checkpoint_status
 
