@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 import build_linking_index
@@ -44,13 +44,16 @@ KB_ROWS = [
 
 @pytest.fixture(scope="module")
 def tiny_embedder(tmp_path_factory) -> str:
-    """A random 2-layer BERT with a WordPiece tokenizer trained on the KB names, saved as a HF folder."""
+    """A random 2-layer BERT with a WordPiece tokenizer over the KB names' words, saved as a HF folder."""
     folder = tmp_path_factory.mktemp("embedder")
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    # A fixed vocabulary (whole KB words, then single characters) rather than a trained one: WordPieceTrainer
+    # breaks ties in hash order, so a trained vocabulary (and the seeded embedding each name gets) changes per run.
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    words = {word for row in KB_ROWS for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(row[0]))}
+    pieces = sorted(words) + sorted({c for w in words for c in w} | {"##" + c for w in words for c in w})
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator([r[0] for r in KB_ROWS] * 3, trainers.WordPieceTrainer(vocab_size=200, special_tokens=special))
+    tok = Tokenizer(models.WordPiece({token: i for i, token in enumerate(special + pieces)}, unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
     tokenizer = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
