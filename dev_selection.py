@@ -20,7 +20,14 @@ import warnings
 
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-__all__ = ["DevF1Trainer", "SchedulerFollowsGlobalStep", "dev_selected_training_arguments", "training_seconds"]
+__all__ = [
+    "DevF1Trainer",
+    "FitStepsToTimeBudget",
+    "SchedulerFollowsGlobalStep",
+    "StableThenLinearDecay",
+    "dev_selected_training_arguments",
+    "training_seconds",
+]
 
 CorpusScorer = Callable[[Any, str, Any], dict]  # (model, corpus name, dev set) -> {"precision", "recall", "f1", ...}
 
@@ -41,15 +48,86 @@ class SchedulerFollowsGlobalStep(TrainerCallback):
                 lr_scheduler.step()
 
 
-class DevF1Trainer(Trainer):
-    """Trainer whose evaluation is entity-level P/R/F1 on each validation corpus; their mean selects checkpoints."""
+class StableThenLinearDecay:
+    """LR multiplier: 1 until step `decay_from`, then linearly down to 0 over `decay_steps` steps (a WSD cooldown).
 
-    def __init__(self, *args, dev_sets: dict[str, Any], score_corpus: CorpusScorer, **kwargs):
+    A callable object rather than a closure so that `FitStepsToTimeBudget` can move the decay once it has measured
+    the step time, and so that LambdaLR saves both fields in scheduler.pt (a resumed run keeps the plan).
+    """
+
+    def __init__(self, decay_from: int, decay_steps: int):
+        self.decay_from = decay_from
+        self.decay_steps = decay_steps
+
+    def __call__(self, step: int) -> float:
+        if step < self.decay_from:
+            return 1.0
+        return max(0.0, 1.0 - (step - self.decay_from) / self.decay_steps)
+
+
+class FitStepsToTimeBudget(TrainerCallback):
+    """Fits a run into a wall-clock budget (a leased accelerator, a CI slot) instead of a step count.
+
+    After `probe_steps` steps it measures the time per step, sets the run's last step so that the rest fits in
+    `seconds` less a `reserve` fraction (dev evaluations, the final save), and moves `schedule`'s linear decay onto
+    the last `decay_fraction` of the steps left. The steps are fixed from then on, so the run's record (trainer
+    state, scheduler.pt) says exactly which schedule it followed. Should the budget still run out (a slower
+    stretch), it stops at the deadline with a checkpoint and a dev evaluation.
+    """
+
+    def __init__(self, seconds: float, schedule: StableThenLinearDecay, decay_fraction: float = 0.5,
+                 probe_steps: int = 50, reserve: float = 0.1, clock: Callable[[], float] = time.monotonic):
+        if seconds <= 0 or not 0 < decay_fraction <= 1 or probe_steps < 1 or not 0 <= reserve < 1:
+            raise ValueError(f"time budget {seconds}s, decay fraction {decay_fraction}, probe {probe_steps} steps, "
+                             f"reserve {reserve}: need seconds > 0, 0 < fraction <= 1, probe >= 1, 0 <= reserve < 1")
+        self.seconds, self.schedule, self.decay_fraction = seconds, schedule, decay_fraction
+        self.probe_steps, self.reserve, self.clock = probe_steps, reserve, clock
+        self.started_at: float | None = None
+        self.first_step = 0
+        self.plan: dict | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started_at, self.first_step = self.clock(), state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        elapsed = self.clock() - self.started_at
+        done = state.global_step - self.first_step
+        if self.plan is None and done >= self.probe_steps:
+            seconds_per_step = elapsed / done
+            steps_left = max(1, int((self.seconds * (1 - self.reserve) - elapsed) / seconds_per_step))
+            decay_steps = max(1, round(steps_left * self.decay_fraction))
+            state.max_steps = state.global_step + steps_left
+            self.schedule.decay_from, self.schedule.decay_steps = state.max_steps - decay_steps, decay_steps
+            self.plan = {"seconds_per_step": round(seconds_per_step, 4), "last_step": state.max_steps,
+                         "decay_from": self.schedule.decay_from, "decay_steps": decay_steps}
+            print(f"[time budget] {self.plan}", flush=True)
+        if state.global_step >= state.max_steps or elapsed >= self.seconds:
+            control.should_training_stop = control.should_save = control.should_evaluate = True
+        return control
+
+
+class DevF1Trainer(Trainer):
+    """Trainer whose evaluation is entity-level P/R/F1 on each validation corpus; their mean selects checkpoints.
+
+    `lr_schedule` (a `StableThenLinearDecay`) replaces the scheduler that TrainingArguments name, for runs whose
+    decay is planned while they train (`FitStepsToTimeBudget`).
+    """
+
+    def __init__(self, *args, dev_sets: dict[str, Any], score_corpus: CorpusScorer,
+                 lr_schedule: StableThenLinearDecay | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.dev_sets = dev_sets
         self.score_corpus = score_corpus
+        self.lr_schedule = lr_schedule
         self.dev_history: list[dict] = []
         self.add_callback(SchedulerFollowsGlobalStep())
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_schedule is None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        if self.lr_scheduler is None:
+            self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, self.lr_schedule)
+        return self.lr_scheduler
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
         start = time.perf_counter()

@@ -47,12 +47,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_for_scoring(model_path: str, bf16: bool = False):
-    """(model in eval mode, tokenizer); with `bf16` the backbone runs in bf16 and the O/B/I head stays fp32."""
-    warn_if_slow_bf16(bf16)
+def load_for_scoring(model_path: str, bf16: bool = False, device: str | None = None):
+    """(model in eval mode, tokenizer); with `bf16` the backbone runs in bf16 and the O/B/I head stays fp32.
+
+    `device` defaults to the GPU where there is one, else the CPU."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    warn_if_slow_bf16(bf16, device)
     dtype = torch.bfloat16 if bf16 else torch.float32
     model = AutoModelForTokenClassification.from_pretrained(model_path, trust_remote_code=True, dtype=dtype).eval()
     model.classifier.float()
+    model.to(device)
     return model, AutoTokenizer.from_pretrained(model_path, trust_remote_code=True)
 
 

@@ -10,7 +10,9 @@ Checkpoints are selected on the mean entity F1 over the validation splits (never
 continues a killed run from its last checkpoint with the same result as an uninterrupted run. The LR is the
 paper's constant 2e-4; `--resume CHECKPOINT --decay-from STEP --decay-steps N` branches a cooled-down run off
 a constant-LR one (warmup-stable-decay): from that checkpoint the LR falls linearly to zero over N steps, on
-the batches the trunk would have seen next. The final
+the batches the trunk would have seen next. `--time-budget-minutes M` plans the steps instead (a leased GPU):
+it measures the step time, then ends the run inside M minutes with the last `--budget-decay-fraction` of its
+steps as the linear decay. The final
 folder is a complete Hub model repo (code files, config with auto_map, tokenizer, model card); multi-GPU and
 multi-node runs use `accelerate launch train.py ...` with no change.
 """
@@ -31,7 +33,13 @@ from backbones import DEFAULT_BACKBONE, load_tokenizer, resolve_backbone
 from configuration_vaner import DEFAULT_ENTITY_TYPES
 from dataset_scripts import build_instruction_examples, load_corpus, mixture_config_fields
 from dataset_scripts.entity_types import corpus_entity_type
-from dev_selection import DevF1Trainer, dev_selected_training_arguments, training_seconds
+from dev_selection import (
+    DevF1Trainer,
+    FitStepsToTimeBudget,
+    StableThenLinearDecay,
+    dev_selected_training_arguments,
+    training_seconds,
+)
 from evaluation import evaluate_examples
 from lora import add_lora, four_bit_config, load_lora, save_lora
 from model_card import learning_rate_schedule, lora_summary, write_model_card
@@ -79,6 +87,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="keep the LR constant until STEP, then decay it linearly to 0 over --decay-steps "
                             "(the run ends at STEP + N; default: constant LR for the whole run)")
     train.add_argument("--decay-steps", type=int, metavar="N", help="length of the linear decay (with --decay-from)")
+    train.add_argument("--time-budget-minutes", type=float, metavar="M",
+                       help="fit the run into M wall-clock minutes: after --budget-probe-steps steps, fix the last "
+                            "step from the measured step time (instead of --epochs/--max-steps/--decay-*)")
+    train.add_argument("--budget-decay-fraction", type=float, default=0.5,
+                       help="with --time-budget-minutes: share of the planned steps that decay the LR to 0")
+    train.add_argument("--budget-probe-steps", type=int, default=50, help="steps timed before the plan is fixed")
     train.add_argument("--batch-size", type=int, default=8)
     train.add_argument("--eval-batch-size", type=int, default=32)
     train.add_argument("--eval-steps", type=int, default=500, help="evaluate and checkpoint every N steps")
@@ -104,6 +118,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--decay-from and --decay-steps go together")
     if args.decay_from is not None and (args.decay_from < 0 or args.decay_steps <= 0):
         parser.error(f"--decay-from {args.decay_from} --decay-steps {args.decay_steps}: need STEP >= 0 and N > 0")
+    if args.time_budget_minutes is not None:
+        if args.decay_from is not None or args.max_steps > 0:
+            parser.error("--time-budget-minutes plans the steps itself: drop --decay-from/--decay-steps/--max-steps")
+        try:
+            FitStepsToTimeBudget(args.time_budget_minutes * 60, StableThenLinearDecay(0, 1),
+                                 args.budget_decay_fraction, args.budget_probe_steps)
+        except ValueError as error:
+            parser.error(f"--time-budget-minutes/--budget-*: {error}")
     if isinstance(args.resume, str) and not (Path(args.resume) / "trainer_state.json").is_file():
         parser.error(f"--resume {args.resume}: no trainer_state.json there (expected a checkpoint-N folder)")
     return args
@@ -221,6 +243,19 @@ def training_arguments(args: argparse.Namespace) -> TrainingArguments:
     )
 
 
+UNPLANNED_STEPS = 10**9  # a budgeted run's step cap until FitStepsToTimeBudget fixes the real last step
+
+
+def time_budget(args: argparse.Namespace) -> tuple[StableThenLinearDecay | None, list[FitStepsToTimeBudget]]:
+    """The LR schedule and callback of a `--time-budget-minutes` run (constant LR until the plan is fixed)."""
+    if args.time_budget_minutes is None:
+        return None, []
+    schedule = StableThenLinearDecay(UNPLANNED_STEPS, 1)
+    budget = FitStepsToTimeBudget(args.time_budget_minutes * 60, schedule, args.budget_decay_fraction,
+                                  args.budget_probe_steps)
+    return schedule, [budget]
+
+
 def last_checkpoint(output_dir: Path) -> str | None:
     checkpoints = sorted((output_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return str(checkpoints[-1]) if checkpoints else None
@@ -265,20 +300,28 @@ def main(argv: list[str] | None = None) -> Path:
     logger.info("%d training examples -> %d windows; dev: %s", len(train_examples), len(features),
                 {c: len(d) for c, d in dev_sets.items()})
 
+    lr_schedule, budget_callbacks = time_budget(args)
+    training_args = training_arguments(args)
+    if lr_schedule is not None:
+        training_args.max_steps = UNPLANNED_STEPS
     trainer = DevF1Trainer(
         model=model,
-        args=training_arguments(args),
+        args=training_args,
         train_dataset=features,
         eval_dataset=next(iter(dev_sets.values())),
         data_collator=DataCollatorForTokenClassification(tokenizer, label_pad_token_id=-100),
         processing_class=tokenizer,
         dev_sets=dev_sets,
         score_corpus=score_dev_corpus(tokenizer, args.eval_batch_size),
+        lr_schedule=lr_schedule,
+        callbacks=budget_callbacks,
     )
     resume_from = checkpoint_to_resume(args.resume, output_dir)
     if args.resume is True and resume_from is None:
         logger.info("--resume: no checkpoint in %s yet, starting from scratch", output_dir / "checkpoints")
     train_output = trainer.train(resume_from_checkpoint=resume_from)
+    if lr_schedule is not None:  # the card and summary show the schedule the plan fixed
+        args.decay_from, args.decay_steps = lr_schedule.decay_from, lr_schedule.decay_steps
     final_metrics = trainer.evaluate()
     if not trainer.is_world_process_zero():  # several processes (torchrun / accelerate): one writes and pushes
         return Path(args.output_dir) / "model"
@@ -306,6 +349,7 @@ def main(argv: list[str] | None = None) -> Path:
         ),
         "dev_metrics": final_metrics,
         "resumed_from": resume_from,
+        "time_budget_plan": budget_callbacks[0].plan if budget_callbacks else None,
     }
     final_dir = save_final(trainer, args, tokenizer, summary)
     print(f"saved {final_dir}", flush=True)
