@@ -68,32 +68,41 @@ class StableThenLinearDecay:
 class FitStepsToTimeBudget(TrainerCallback):
     """Fits a run into a wall-clock budget (a leased accelerator, a CI slot) instead of a step count.
 
-    After `probe_steps` steps it measures the time per step, sets the run's last step so that the rest fits in
-    `seconds` less a `reserve` fraction (dev evaluations, the final save), and moves `schedule`'s linear decay onto
-    the last `decay_fraction` of the steps left. The steps are fixed from then on, so the run's record (trainer
-    state, scheduler.pt) says exactly which schedule it followed. Should the budget still run out (a slower
+    It times `probe_steps` steps after `warmup_steps` (the first steps carry the CUDA start-up and the resume's
+    batch skipping: on an H200 they doubled the measured step time), sets the run's last step so that the rest
+    fits in `seconds` less a `reserve` fraction (dev evaluations, the final save), and moves `schedule`'s linear
+    decay onto the last `decay_fraction` of the steps left. The steps are fixed from then on, so the run's record
+    (trainer state, scheduler.pt) says exactly which schedule it followed. Should the budget still run out (a slower
     stretch), it stops at the deadline with a checkpoint and a dev evaluation.
     """
 
     def __init__(self, seconds: float, schedule: StableThenLinearDecay, decay_fraction: float = 0.5,
-                 probe_steps: int = 50, reserve: float = 0.1, clock: Callable[[], float] = time.monotonic):
-        if seconds <= 0 or not 0 < decay_fraction <= 1 or probe_steps < 1 or not 0 <= reserve < 1:
+                 probe_steps: int = 50, reserve: float = 0.1, warmup_steps: int = 10,
+                 clock: Callable[[], float] = time.monotonic):
+        if (seconds <= 0 or not 0 < decay_fraction <= 1 or probe_steps < 1 or not 0 <= reserve < 1
+                or warmup_steps < 0):
             raise ValueError(f"time budget {seconds}s, decay fraction {decay_fraction}, probe {probe_steps} steps, "
-                             f"reserve {reserve}: need seconds > 0, 0 < fraction <= 1, probe >= 1, 0 <= reserve < 1")
+                             f"reserve {reserve}, warm-up {warmup_steps} steps: need seconds > 0, 0 < fraction <= 1, "
+                             "probe >= 1, 0 <= reserve < 1, warm-up >= 0")
         self.seconds, self.schedule, self.decay_fraction = seconds, schedule, decay_fraction
-        self.probe_steps, self.reserve, self.clock = probe_steps, reserve, clock
+        self.probe_steps, self.reserve, self.warmup_steps, self.clock = probe_steps, reserve, warmup_steps, clock
         self.started_at: float | None = None
+        self.probe_started_at: float | None = None
         self.first_step = 0
         self.plan: dict | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started_at, self.first_step = self.clock(), state.global_step
+        self.probe_started_at = self.started_at if self.warmup_steps == 0 else None
 
     def on_step_end(self, args, state, control, **kwargs):
-        elapsed = self.clock() - self.started_at
+        now = self.clock()
+        elapsed = now - self.started_at
         done = state.global_step - self.first_step
-        if self.plan is None and done >= self.probe_steps:
-            seconds_per_step = elapsed / done
+        if done == self.warmup_steps:
+            self.probe_started_at = now
+        if self.plan is None and done >= self.warmup_steps + self.probe_steps and self.probe_started_at is not None:
+            seconds_per_step = (now - self.probe_started_at) / (done - self.warmup_steps)
             steps_left = max(1, int((self.seconds * (1 - self.reserve) - elapsed) / seconds_per_step))
             decay_steps = max(1, round(steps_left * self.decay_fraction))
             state.max_steps = state.global_step + steps_left

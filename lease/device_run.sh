@@ -61,7 +61,8 @@ train)
     cp /tmp/ship/adapter_model.safetensors "$OUT/adapter_model.safetensors"
     tar -czf "$OUT/ship.tar.gz" -C /tmp/ship --exclude adapter_model.safetensors .
     log "shipped step $step"
-    model=$(python3 -c "from export_model import materialize; print(materialize('/tmp/ship'))")
+    # the shipped config names the run's recorded backbone (gemma3-270m, a PyPI package not installed there)
+    model=$(python3 -c "from export_model import materialize; print(materialize('/tmp/ship', backbone='$BACKBONE'))")
     python3 calibrate_o_bias.py --model "$model" --data-dir /tmp/data/bioner --corpora $CORPORA \
         --max-sentences "${DEV_SENTENCES:-1000}" --results "$OUT/o_bias.json" 2>&1 | grep -v "it/s]" | tail -20
     log "calibrated"

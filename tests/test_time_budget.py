@@ -45,22 +45,24 @@ def run_steps(callback, state, clock, steps, seconds_per_step):
 
 def test_plan_fits_the_budget_after_the_probe():
     clock, schedule = FakeClock(), StableThenLinearDecay(10**9, 1)
-    callback = FitStepsToTimeBudget(100.0, schedule, decay_fraction=0.5, probe_steps=10, reserve=0.1, clock=clock)
+    callback = FitStepsToTimeBudget(100.0, schedule, decay_fraction=0.5, probe_steps=10, reserve=0.1,
+                                    warmup_steps=2, clock=clock)
     state = TrainerState(global_step=500, max_steps=10**9)
     callback.on_train_begin(None, state, TrainerControl())
+    run_steps(callback, state, clock, 2, 2.5)  # a slow start (5 s) that the probe leaves out
     control = run_steps(callback, state, clock, 10, 0.5)  # 10 steps in 5 s: 0.5 s per step
-    # (100 s * 0.9 - 5 s) / 0.5 s = 170 more steps: the run ends at 680, decaying over the last 85
-    assert callback.plan == {"seconds_per_step": 0.5, "last_step": 680, "decay_from": 595, "decay_steps": 85}
-    assert state.max_steps == 680 and not control.should_training_stop
+    # (100 s * 0.9 - 10 s) / 0.5 s = 160 more steps: the run ends at 672, decaying over the last 80
+    assert callback.plan == {"seconds_per_step": 0.5, "last_step": 672, "decay_from": 592, "decay_steps": 80}
+    assert state.max_steps == 672 and not control.should_training_stop
     control = run_steps(callback, state, clock, 1000, 0.5)
-    assert state.global_step == 680
+    assert state.global_step == 672
     assert control.should_training_stop and control.should_save and control.should_evaluate
-    assert schedule(680) == 0.0 and schedule(594) == 1.0
+    assert schedule(672) == 0.0 and schedule(591) == 1.0
 
 
 def test_deadline_stops_a_run_slower_than_planned():
     clock, schedule = FakeClock(), StableThenLinearDecay(10**9, 1)
-    callback = FitStepsToTimeBudget(60.0, schedule, probe_steps=5, reserve=0.0, clock=clock)
+    callback = FitStepsToTimeBudget(60.0, schedule, probe_steps=5, reserve=0.0, warmup_steps=0, clock=clock)
     state = TrainerState(global_step=0, max_steps=10**9)
     callback.on_train_begin(None, state, TrainerControl())
     run_steps(callback, state, clock, 5, 1.0)
