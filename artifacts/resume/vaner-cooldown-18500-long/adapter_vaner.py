@@ -1,1 +1,0 @@
-../../../adapter_vaner.py

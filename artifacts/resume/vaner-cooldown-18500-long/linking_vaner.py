@@ -1,1 +1,0 @@
-../../../linking_vaner.py
