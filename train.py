@@ -228,22 +228,22 @@ def score_dev_corpus(tokenizer, eval_batch_size: int):
     return score
 
 
+UNPLANNED_STEPS = 10**9  # a budgeted run's step cap until FitStepsToTimeBudget fixes the real last step
+
+
 def training_arguments(args: argparse.Namespace) -> TrainingArguments:
     return dev_selected_training_arguments(
         args.output_dir,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         epochs=args.epochs,
-        max_steps=args.max_steps,
+        max_steps=UNPLANNED_STEPS if args.time_budget_minutes is not None else args.max_steps,
         eval_steps=args.eval_steps,
         logging_steps=args.logging_steps,
         save_total_limit=args.save_total_limit,
         seed=args.seed,
         decay=None if args.decay_from is None else (args.decay_from, args.decay_steps),
     )
-
-
-UNPLANNED_STEPS = 10**9  # a budgeted run's step cap until FitStepsToTimeBudget fixes the real last step
 
 
 def time_budget(args: argparse.Namespace) -> tuple[StableThenLinearDecay | None, list[FitStepsToTimeBudget]]:
@@ -301,12 +301,9 @@ def main(argv: list[str] | None = None) -> Path:
                 {c: len(d) for c, d in dev_sets.items()})
 
     lr_schedule, budget_callbacks = time_budget(args)
-    training_args = training_arguments(args)
-    if lr_schedule is not None:
-        training_args.max_steps = UNPLANNED_STEPS
     trainer = DevF1Trainer(
         model=model,
-        args=training_args,
+        args=training_arguments(args),
         train_dataset=features,
         eval_dataset=next(iter(dev_sets.values())),
         data_collator=DataCollatorForTokenClassification(tokenizer, label_pad_token_id=-100),

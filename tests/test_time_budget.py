@@ -89,4 +89,5 @@ def test_budgeted_run_caps_steps_until_the_plan():
     args = train.parse_args(["--output-dir", "unused", "--time-budget-minutes", "2"])
     schedule, callbacks = train.time_budget(args)
     assert schedule(123456) == 1.0 and callbacks[0].seconds == 120.0
-    assert isinstance(train.training_arguments(args), TrainingArguments)
+    training_args = train.training_arguments(args)
+    assert isinstance(training_args, TrainingArguments) and training_args.max_steps == train.UNPLANNED_STEPS
