@@ -1,7 +1,7 @@
 """The Trainer setup that VANER (train.py) and the MiniLM baseline share, so the two are trained and selected alike.
 
-Both train with AdamW at a constant learning rate (optionally followed by a linear decay to zero: the
-warmup-stable-decay schedule, which lets a constant-LR run branch off a cooled-down checkpoint), no weight
+Both train with AdamW at a constant learning rate (optionally followed by a linear decay to zero,
+`StableThenLinearDecay`, which lets a constant-LR run branch off a cooled-down checkpoint), no weight
 decay, length-grouped batches, and keep the checkpoint with the best mean entity F1 over the validation corpora
 (never test). They differ only in how one dev corpus is scored (instructed windows for VANER, plain sentences
 for the baseline): `DevF1Trainer` leaves that to a `score_corpus` callable. Workshop code: the Hub-side files
@@ -118,8 +118,8 @@ class FitStepsToTimeBudget(TrainerCallback):
 class DevF1Trainer(Trainer):
     """Trainer whose evaluation is entity-level P/R/F1 on each validation corpus; their mean selects checkpoints.
 
-    `lr_schedule` (a `StableThenLinearDecay`) replaces the scheduler that TrainingArguments name, for runs whose
-    decay is planned while they train (`FitStepsToTimeBudget`).
+    `lr_schedule` (a `StableThenLinearDecay`) replaces the constant LR that TrainingArguments name: one mechanism
+    for a decay fixed on the command line and one that `FitStepsToTimeBudget` plans while the run trains.
     """
 
     def __init__(self, *args, dev_sets: dict[str, Any], score_corpus: CorpusScorer,
@@ -170,24 +170,11 @@ def dev_selected_training_arguments(
     logging_steps: int,
     save_total_limit: int,
     seed: int,
-    decay: tuple[int, int] | None = None,
 ) -> TrainingArguments:
     """AdamW, constant LR, no weight decay, length-grouped batches, checkpoint + dev F1 every `eval_steps` steps
     (every epoch when 0), best mean dev F1 reloaded at the end. Checkpoints go to `output_dir/checkpoints`.
-
-    `decay=(start, steps)` keeps the LR constant until step `start`, then takes it linearly to zero over `steps`
-    steps and ends the run there (transformers' warmup_stable_decay schedule, no warmup); `max_steps` is then
-    `start + steps`.
+    A decaying LR is `DevF1Trainer(lr_schedule=...)`'s job.
     """
-    if decay is not None:
-        start, steps = decay
-        max_steps = start + steps
-        scheduler = {
-            "lr_scheduler_type": "warmup_stable_decay",
-            "lr_scheduler_kwargs": {"num_stable_steps": start, "num_decay_steps": steps, "decay_type": "linear"},
-        }
-    else:
-        scheduler = {"lr_scheduler_type": "constant"}
     if eval_steps > 0:
         schedule = {"eval_strategy": "steps", "eval_steps": eval_steps, "save_strategy": "steps", "save_steps": eval_steps}
     else:
@@ -196,7 +183,7 @@ def dev_selected_training_arguments(
         output_dir=str(Path(output_dir) / "checkpoints"),
         per_device_train_batch_size=batch_size,
         learning_rate=learning_rate,
-        **scheduler,
+        lr_scheduler_type="constant",
         optim="adamw_torch",
         weight_decay=0.0,
         num_train_epochs=epochs,

@@ -24,6 +24,7 @@ __all__ = [
     "EncodedWindow",
     "split_sentences",
     "split_words",
+    "join_words",
     "encode_words",
     "plan_windows",
     "encode_windows",
@@ -97,7 +98,7 @@ def split_words(text: str, start: int = 0, end: int | None = None) -> list[Word]
     return [Word(m.group(), m.start(), m.end()) for m in _WORD_RE.finditer(text, start, end)]
 
 
-def _join(instruction: str, words: Sequence[str]) -> tuple[str, list[int]]:
+def join_words(instruction: str, words: Sequence[str]) -> tuple[str, list[int]]:
     """The model's input string and the character offset of each word in it."""
     pieces, offsets, position = [instruction], [], len(instruction)
     for word in words:
@@ -121,7 +122,7 @@ def encode_words(
         raise ValueError("encode_words needs at least one word")
     if labels is not None and len(labels) != len(words):
         raise ValueError(f"{len(labels)} labels for {len(words)} words")
-    text, word_offsets = _join(instruction, words)
+    text, word_offsets = join_words(instruction, words)
     encoding = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True, truncation=False)
     input_ids, offsets = encoding["input_ids"], encoding["offset_mapping"]
     word_token_index = _first_token_of_each_word(offsets, word_offsets, [len(w) for w in words])

@@ -237,17 +237,28 @@ def training_arguments(args: argparse.Namespace) -> TrainingArguments:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         epochs=args.epochs,
-        max_steps=UNPLANNED_STEPS if args.time_budget_minutes is not None else args.max_steps,
+        max_steps=last_step(args),
         eval_steps=args.eval_steps,
         logging_steps=args.logging_steps,
         save_total_limit=args.save_total_limit,
         seed=args.seed,
-        decay=None if args.decay_from is None else (args.decay_from, args.decay_steps),
     )
 
 
-def time_budget(args: argparse.Namespace) -> tuple[StableThenLinearDecay | None, list[FitStepsToTimeBudget]]:
-    """The LR schedule and callback of a `--time-budget-minutes` run (constant LR until the plan is fixed)."""
+def last_step(args: argparse.Namespace) -> int:
+    """The step cap TrainingArguments get: a cooldown ends when its decay does, a budgeted run's end is planned."""
+    if args.time_budget_minutes is not None:
+        return UNPLANNED_STEPS
+    if args.decay_from is not None:
+        return args.decay_from + args.decay_steps
+    return args.max_steps
+
+
+def lr_schedule_and_callbacks(args: argparse.Namespace) -> tuple[StableThenLinearDecay | None, list[FitStepsToTimeBudget]]:
+    """The LR decay of a `--decay-from` run, or the planned one of a `--time-budget-minutes` run (constant LR until
+    the plan is fixed); None (constant LR) otherwise."""
+    if args.decay_from is not None:
+        return StableThenLinearDecay(args.decay_from, args.decay_steps), []
     if args.time_budget_minutes is None:
         return None, []
     schedule = StableThenLinearDecay(UNPLANNED_STEPS, 1)
@@ -300,7 +311,7 @@ def main(argv: list[str] | None = None) -> Path:
     logger.info("%d training examples -> %d windows; dev: %s", len(train_examples), len(features),
                 {c: len(d) for c, d in dev_sets.items()})
 
-    lr_schedule, budget_callbacks = time_budget(args)
+    lr_schedule, budget_callbacks = lr_schedule_and_callbacks(args)
     trainer = DevF1Trainer(
         model=model,
         args=training_arguments(args),
@@ -317,7 +328,7 @@ def main(argv: list[str] | None = None) -> Path:
     if args.resume is True and resume_from is None:
         logger.info("--resume: no checkpoint in %s yet, starting from scratch", output_dir / "checkpoints")
     train_output = trainer.train(resume_from_checkpoint=resume_from)
-    if lr_schedule is not None:  # the card and summary show the schedule the plan fixed
+    if budget_callbacks:  # the card and summary show the schedule the plan fixed
         args.decay_from, args.decay_steps = lr_schedule.decay_from, lr_schedule.decay_steps
     final_metrics = trainer.evaluate()
     if not trainer.is_world_process_zero():  # several processes (torchrun / accelerate): one writes and pushes

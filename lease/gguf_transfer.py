@@ -36,7 +36,7 @@ def used_token_ids(tokenizer, instruction_sets: Iterable, max_length: int = 128,
 
     An example that fits in `max_length` tokens is one window holding exactly its batch-tokenised text, so only
     the longer ones go through `encode_windows` one by one."""
-    from processing_vaner import _join as join_instruction_and_words
+    from processing_vaner import join_words
     from processing_vaner import encode_windows
 
     ids: set[int] = set(tokenizer.all_special_ids)
@@ -44,7 +44,7 @@ def used_token_ids(tokenizer, instruction_sets: Iterable, max_length: int = 128,
         pairs = list(zip(examples["instruction"], examples["tokens"]))
         for start in range(0, len(pairs), batch_size):
             batch = pairs[start:start + batch_size]
-            texts = [join_instruction_and_words(instruction, words)[0] for instruction, words in batch]
+            texts = [join_words(instruction, words)[0] for instruction, words in batch]
             for (instruction, words), input_ids in zip(batch, tokenizer(texts, add_special_tokens=True)["input_ids"]):
                 if len(input_ids) <= max_length:
                     ids.update(input_ids)

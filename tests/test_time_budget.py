@@ -87,7 +87,16 @@ def test_time_budget_rejects_conflicting_or_bad_flags(flags, capsys):
 
 def test_budgeted_run_caps_steps_until_the_plan():
     args = train.parse_args(["--output-dir", "unused", "--time-budget-minutes", "2"])
-    schedule, callbacks = train.time_budget(args)
+    schedule, callbacks = train.lr_schedule_and_callbacks(args)
     assert schedule(123456) == 1.0 and callbacks[0].seconds == 120.0
     training_args = train.training_arguments(args)
     assert isinstance(training_args, TrainingArguments) and training_args.max_steps == train.UNPLANNED_STEPS
+
+
+def test_cooldown_flags_give_the_same_schedule_object_and_end_with_the_decay():
+    args = train.parse_args(["--output-dir", "unused", "--decay-from", "100", "--decay-steps", "40"])
+    schedule, callbacks = train.lr_schedule_and_callbacks(args)
+    assert callbacks == [] and (schedule.decay_from, schedule.decay_steps) == (100, 40)
+    assert [schedule(step) for step in (99, 100, 120, 140)] == [1.0, 1.0, 0.5, 0.0]
+    training_args = train.training_arguments(args)
+    assert training_args.max_steps == 140 and training_args.lr_scheduler_type == "constant"
