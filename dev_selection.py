@@ -21,6 +21,7 @@ import warnings
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 __all__ = [
+    "DecayAsGiven",
     "DevF1Trainer",
     "FitStepsToTimeBudget",
     "SchedulerFollowsGlobalStep",
@@ -48,11 +49,27 @@ class SchedulerFollowsGlobalStep(TrainerCallback):
                 lr_scheduler.step()
 
 
+class DecayAsGiven(TrainerCallback):
+    """Keeps a decay fixed on the command line (`--decay-from/--decay-steps`) over the one a resumed checkpoint holds.
+
+    LambdaLR restores a `StableThenLinearDecay`'s fields from scheduler.pt, so a cooldown branched off a checkpoint
+    of another cooldown (or of a budgeted run) would silently follow that run's decay instead of the one asked for.
+    The Trainer loads the checkpoint before `on_train_begin`, so putting the fields back there is enough.
+    """
+
+    def __init__(self, schedule: "StableThenLinearDecay"):
+        self.schedule, self.fields = schedule, dict(vars(schedule))
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        vars(self.schedule).update(self.fields)
+
+
 class StableThenLinearDecay:
     """LR multiplier: 1 until step `decay_from`, then linearly down to 0 over `decay_steps` steps (a WSD cooldown).
 
     A callable object rather than a closure so that `FitStepsToTimeBudget` can move the decay once it has measured
-    the step time, and so that LambdaLR saves both fields in scheduler.pt (a resumed run keeps the plan).
+    the step time, and so that LambdaLR saves both fields in scheduler.pt (a resumed budgeted run keeps its plan;
+    a decay given on the command line wins over the saved one through `DecayAsGiven`).
     """
 
     def __init__(self, decay_from: int, decay_steps: int):
@@ -93,7 +110,7 @@ class FitStepsToTimeBudget(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started_at, self.first_step = self.clock(), state.global_step
-        self.probe_started_at = self.started_at if self.warmup_steps == 0 else None
+        self.probe_started_at = self.started_at  # moved to the end of the warm-up, if there is one
 
     def on_step_end(self, args, state, control, **kwargs):
         now = self.clock()
@@ -101,7 +118,7 @@ class FitStepsToTimeBudget(TrainerCallback):
         done = state.global_step - self.first_step
         if done == self.warmup_steps:
             self.probe_started_at = now
-        if self.plan is None and done >= self.warmup_steps + self.probe_steps and self.probe_started_at is not None:
+        if self.plan is None and done >= self.warmup_steps + self.probe_steps:
             seconds_per_step = (now - self.probe_started_at) / (done - self.warmup_steps)
             steps_left = max(1, int((self.seconds * (1 - self.reserve) - elapsed) / seconds_per_step))
             decay_steps = max(1, round(steps_left * self.decay_fraction))

@@ -27,13 +27,14 @@ from pathlib import Path
 
 import datasets
 import torch
-from transformers import DataCollatorForTokenClassification, TrainingArguments, set_seed
+from transformers import DataCollatorForTokenClassification, TrainerCallback, TrainingArguments, set_seed
 
 from backbones import DEFAULT_BACKBONE, load_tokenizer, resolve_backbone
 from configuration_vaner import DEFAULT_ENTITY_TYPES
 from dataset_scripts import build_instruction_examples, load_corpus, mixture_config_fields
 from dataset_scripts.entity_types import corpus_entity_type
 from dev_selection import (
+    DecayAsGiven,
     DevF1Trainer,
     FitStepsToTimeBudget,
     StableThenLinearDecay,
@@ -254,11 +255,12 @@ def last_step(args: argparse.Namespace) -> int:
     return args.max_steps
 
 
-def lr_schedule_and_callbacks(args: argparse.Namespace) -> tuple[StableThenLinearDecay | None, list[FitStepsToTimeBudget]]:
+def lr_schedule_and_callbacks(args: argparse.Namespace) -> tuple[StableThenLinearDecay | None, list[TrainerCallback]]:
     """The LR decay of a `--decay-from` run, or the planned one of a `--time-budget-minutes` run (constant LR until
     the plan is fixed); None (constant LR) otherwise."""
     if args.decay_from is not None:
-        return StableThenLinearDecay(args.decay_from, args.decay_steps), []
+        schedule = StableThenLinearDecay(args.decay_from, args.decay_steps)
+        return schedule, [DecayAsGiven(schedule)]
     if args.time_budget_minutes is None:
         return None, []
     schedule = StableThenLinearDecay(UNPLANNED_STEPS, 1)
@@ -311,7 +313,7 @@ def main(argv: list[str] | None = None) -> Path:
     logger.info("%d training examples -> %d windows; dev: %s", len(train_examples), len(features),
                 {c: len(d) for c, d in dev_sets.items()})
 
-    lr_schedule, budget_callbacks = lr_schedule_and_callbacks(args)
+    lr_schedule, schedule_callbacks = lr_schedule_and_callbacks(args)
     trainer = DevF1Trainer(
         model=model,
         args=training_arguments(args),
@@ -322,13 +324,13 @@ def main(argv: list[str] | None = None) -> Path:
         dev_sets=dev_sets,
         score_corpus=score_dev_corpus(tokenizer, args.eval_batch_size),
         lr_schedule=lr_schedule,
-        callbacks=budget_callbacks,
+        callbacks=schedule_callbacks,
     )
     resume_from = checkpoint_to_resume(args.resume, output_dir)
     if args.resume is True and resume_from is None:
         logger.info("--resume: no checkpoint in %s yet, starting from scratch", output_dir / "checkpoints")
     train_output = trainer.train(resume_from_checkpoint=resume_from)
-    if budget_callbacks:  # the card and summary show the schedule the plan fixed
+    if lr_schedule is not None:  # the card and summary show the schedule the run followed (a budget plans it)
         args.decay_from, args.decay_steps = lr_schedule.decay_from, lr_schedule.decay_steps
     final_metrics = trainer.evaluate()
     if not trainer.is_world_process_zero():  # several processes (torchrun / accelerate): one writes and pushes
@@ -357,7 +359,7 @@ def main(argv: list[str] | None = None) -> Path:
         ),
         "dev_metrics": final_metrics,
         "resumed_from": resume_from,
-        "time_budget_plan": budget_callbacks[0].plan if budget_callbacks else None,
+        "time_budget_plan": next((c.plan for c in schedule_callbacks if isinstance(c, FitStepsToTimeBudget)), None),
     }
     final_dir = save_final(trainer, args, tokenizer, summary)
     print(f"saved {final_dir}", flush=True)

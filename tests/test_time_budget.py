@@ -7,7 +7,7 @@ import torch
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
 import train
-from dev_selection import FitStepsToTimeBudget, StableThenLinearDecay
+from dev_selection import DecayAsGiven, FitStepsToTimeBudget, StableThenLinearDecay
 
 
 class FakeClock:
@@ -96,7 +96,18 @@ def test_budgeted_run_caps_steps_until_the_plan():
 def test_cooldown_flags_give_the_same_schedule_object_and_end_with_the_decay():
     args = train.parse_args(["--output-dir", "unused", "--decay-from", "100", "--decay-steps", "40"])
     schedule, callbacks = train.lr_schedule_and_callbacks(args)
-    assert callbacks == [] and (schedule.decay_from, schedule.decay_steps) == (100, 40)
+    assert [type(c) for c in callbacks] == [DecayAsGiven] and (schedule.decay_from, schedule.decay_steps) == (100, 40)
     assert [schedule(step) for step in (99, 100, 120, 140)] == [1.0, 1.0, 0.5, 0.0]
     training_args = train.training_arguments(args)
     assert training_args.max_steps == 140 and training_args.lr_scheduler_type == "constant"
+
+
+def test_a_decay_given_on_the_command_line_wins_over_the_one_a_checkpoint_restores():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    saved = torch.optim.lr_scheduler.LambdaLR(optimizer, StableThenLinearDecay(7, 3)).state_dict()
+    asked = StableThenLinearDecay(100, 40)
+    keep = DecayAsGiven(asked)
+    torch.optim.lr_scheduler.LambdaLR(optimizer, asked).load_state_dict(saved)  # what a resume does first
+    assert (asked.decay_from, asked.decay_steps) == (7, 3)
+    keep.on_train_begin(None, TrainerState(), TrainerControl())
+    assert (asked.decay_from, asked.decay_steps) == (100, 40)
