@@ -1,66 +1,124 @@
-"""Average the weights of full VANER model folders (a "model soup").
+"""Average the weights of VANER models (a "model soup").
 
 Two cooldown branches off the same constant-LR trunk end in nearby minima; their uniform weight average is a
-cheap candidate that costs no training, only a dev calibration. LoRA factors cannot be averaged (the mean of
-B @ A is not the product of the means), so this works on merged full folders (`export_model.py materialize`).
+cheap candidate that costs no training, only a dev calibration. Full model folders (`export_model.py
+materialize`) are averaged tensor by tensor. LoRA factors cannot be averaged that way (the mean of B @ A is not
+the product of the means), but the mean of n rank-r deltas is exactly one rank-n*r LoRA: the A factors stacked,
+the B factors side by side, each scaled by its own alpha/r over n. So adapter folders of one backbone average
+into an adapter folder whose merge equals the soup of the merged models, small enough to ship.
 
-    python average_models.py --models FOLDER_A FOLDER_B --output runs/soup
+    python average_models.py --models FOLDER_A FOLDER_B --output runs/soup            # full folders
+    python average_models.py --adapters ADAPTER_A ADAPTER_B --output runs/soup-adapter  # adapter folders
 """
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-__all__ = ["average_models", "main"]
+__all__ = ["average_adapters", "average_models", "main"]
 
 WEIGHTS = "model.safetensors"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
+LORA_A, LORA_B = ".lora_A.weight", ".lora_B.weight"
+NOT_COPIED = {"README.md", "test_metrics.json"}  # a model card and scores describe one model, not the average
 
 
-def _weights(folder: Path) -> dict[str, torch.Tensor]:
-    path = folder / WEIGHTS
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; average_models needs full model folders "
-                                "(export_model.py materialize builds one from an adapter folder)")
-    return load_file(str(path))
-
-
-def average_models(folders: list[str | Path], output: str | Path) -> Path:
-    """Write the uniform average of `folders`' weights to `output`, with the first folder's config and code."""
+def _matching_weights(folders: list[Path], file_name: str, hint: str) -> list[dict[str, torch.Tensor]]:
+    """Each folder's weights, checked to hold the same tensor names (and, outside LoRA ranks, shapes)."""
     if len(folders) < 2:
-        raise ValueError("--models: give at least two model folders to average")
-    folders = [Path(f) for f in folders]
-    first = _weights(folders[0])
-    sums = {name: tensor.to(torch.float64) for name, tensor in first.items()}
-    for folder in folders[1:]:
-        other = _weights(folder)
-        if other.keys() != first.keys():
-            diff = sorted(other.keys() ^ first.keys())[:5]
-            raise ValueError(f"{folder / WEIGHTS}: parameter names differ from {folders[0] / WEIGHTS} (e.g. {diff})")
-        for name, tensor in other.items():
-            if tensor.shape != first[name].shape:
-                raise ValueError(f"{folder / WEIGHTS}: {name} has shape {tuple(tensor.shape)}, "
-                                 f"{tuple(first[name].shape)} in {folders[0] / WEIGHTS}")
-            sums[name] += tensor.to(torch.float64)
-    averaged = {name: (total / len(folders)).to(first[name].dtype).contiguous() for name, total in sums.items()}
+        raise ValueError("give at least two folders to average")
+    states = []
+    for folder in folders:
+        path = folder / file_name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; {hint}")
+        states.append(load_file(str(path)))
+    first = states[0]
+    for folder, state in zip(folders[1:], states[1:]):
+        if state.keys() != first.keys():
+            diff = sorted(state.keys() ^ first.keys())[:5]
+            raise ValueError(f"{folder / file_name}: parameter names differ from {folders[0] / file_name} (e.g. {diff})")
+        for name, tensor in state.items():
+            if tensor.shape != first[name].shape and not name.endswith((LORA_A, LORA_B)):
+                raise ValueError(f"{folder / file_name}: {name} has shape {tuple(tensor.shape)}, "
+                                 f"{tuple(first[name].shape)} in {folders[0] / file_name}")
+    return states
+
+
+def _mean(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return (sum(t.to(torch.float64) for t in tensors) / len(tensors)).to(tensors[0].dtype).contiguous()
+
+
+def _write(folders: list[Path], output: str | Path, weights: dict[str, dict[str, torch.Tensor]]) -> Path:
+    """`output` with the first folder's other files (config, code, tokenizer) and the given weight files."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     for item in folders[0].iterdir():
-        if item.name != WEIGHTS and item.is_file():
+        if item.name not in weights and item.name not in NOT_COPIED and item.is_file():
             shutil.copy2(item.resolve(), output / item.name)
-    save_file(averaged, str(output / WEIGHTS), metadata={"format": "pt"})
+    for name, state in weights.items():
+        save_file(state, str(output / name), metadata={"format": "pt"})
     return output
+
+
+def average_models(folders: list[str | Path], output: str | Path) -> Path:
+    """Write the uniform average of full model folders' weights to `output`, with the first one's config and code."""
+    folders = [Path(f) for f in folders]
+    states = _matching_weights(folders, WEIGHTS, "--models needs full model folders "
+                               "(export_model.py materialize builds one from an adapter folder)")
+    return _write(folders, output, {WEIGHTS: {name: _mean([s[name] for s in states]) for name in states[0]}})
+
+
+def _lora_scale(folder: Path) -> tuple[dict, float]:
+    config = json.loads((folder / ADAPTER_CONFIG).read_text())
+    odd = [k for k in ("use_dora", "use_rslora", "rank_pattern", "alpha_pattern", "fan_in_fan_out") if config.get(k)]
+    if config.get("peft_type") != "LORA" or odd:
+        raise ValueError(f"{folder / ADAPTER_CONFIG}: only plain LoRA adapters can be averaged (got "
+                         f"peft_type={config.get('peft_type')} {odd})")
+    return config, config["lora_alpha"] / config["r"]
+
+
+def average_adapters(folders: list[str | Path], output: str | Path) -> Path:
+    """Write one LoRA adapter whose merged model is the uniform average of `folders`' merged models.
+
+    delta = mean_i(s_i * B_i @ A_i) = [s_1 B_1 / n, ..., s_n B_n / n] @ [A_1; ...; A_n], saved with rank sum(r_i)
+    and alpha equal to that rank (scale 1); fully trained modules (the head) are averaged as they are.
+    """
+    folders = [Path(f) for f in folders]
+    states = _matching_weights(folders, ADAPTER_WEIGHTS, "--adapters needs adapter folders (export_model.py ship)")
+    configs, scales = zip(*(_lora_scale(folder) for folder in folders))
+    for folder, config in zip(folders[1:], configs[1:]):
+        if config.get("target_modules") != configs[0].get("target_modules"):
+            raise ValueError(f"{folder / ADAPTER_CONFIG}: target_modules differ from {folders[0] / ADAPTER_CONFIG}")
+    n = len(folders)
+    averaged = {}
+    for name in states[0]:
+        if name.endswith(LORA_A):
+            averaged[name] = torch.cat([s[name] for s in states], dim=0).contiguous()
+        elif name.endswith(LORA_B):
+            averaged[name] = torch.cat([s[name] * (scale / n) for s, scale in zip(states, scales)], dim=1).contiguous()
+        else:
+            averaged[name] = _mean([s[name] for s in states])
+    rank = sum(config["r"] for config in configs)
+    written = _write(folders, output, {ADAPTER_WEIGHTS: averaged})
+    (written / ADAPTER_CONFIG).write_text(json.dumps({**configs[0], "r": rank, "lora_alpha": rank}, indent=2) + "\n")
+    return written
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", required=True, help="full model folders with the same architecture")
+    kind = parser.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--models", nargs="+", help="full model folders with the same architecture")
+    kind.add_argument("--adapters", nargs="+", help="LoRA adapter folders of the same backbone (export_model.py ship)")
     parser.add_argument("--output", required=True, help="folder for the averaged model")
     args = parser.parse_args(argv)
-    print(average_models(args.models, args.output))
+    print(average_models(args.models, args.output) if args.models else average_adapters(args.adapters, args.output))
 
 
 if __name__ == "__main__":

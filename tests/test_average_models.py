@@ -6,8 +6,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from average_models import average_models, main
+from average_models import average_adapters, average_models, main
 from modeling_vaner import VanerForTokenClassification
+import adapter_vaner
+from lora import add_lora
 from tests.conftest import build_tiny_model
 
 
@@ -20,6 +22,7 @@ def two_models(tmp_path, tiny_tokenizer):
             parameter.add_(0.5 * (index + 1))
     first.save_pretrained(tmp_path / "a")
     second.save_pretrained(tmp_path / "b")
+    (tmp_path / "a" / "README.md").write_text("model card of model a only")
     return tmp_path / "a", tmp_path / "b", first, second
 
 
@@ -42,6 +45,7 @@ def test_a_model_averaged_with_itself_is_unchanged(tmp_path, two_models):
     assert original.keys() == averaged.keys()
     assert all(torch.equal(original[k], averaged[k]) for k in original)
     assert (tmp_path / "same" / "config.json").read_text() == (folder_a / "config.json").read_text()
+    assert not (tmp_path / "same" / "README.md").exists()
 
 
 def test_bad_inputs_name_the_file(tmp_path, two_models):
@@ -56,3 +60,47 @@ def test_bad_inputs_name_the_file(tmp_path, two_models):
     with pytest.raises(ValueError, match="parameter names differ"):
         average_models([folder_a, folder_b], tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def _adapter(tiny_tokenizer, folder, seed: int, r: int, alpha: int) -> None:
+    """A tiny LoRA adapter with non-zero B factors and head, saved the way peft saves it."""
+    peft_model = add_lora(build_tiny_model(tiny_tokenizer, "llama"), r=r, alpha=alpha)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_" in name or "classifier" in name:
+                parameter.normal_(std=0.3)
+    peft_model.save_pretrained(folder)
+
+
+def _merged(tiny_tokenizer, folder) -> dict[str, torch.Tensor]:
+    model = build_tiny_model(tiny_tokenizer, "llama")
+    config = adapter_vaner.read_adapter_config(folder)
+    adapter_vaner.merge_adapter(model, folder / adapter_vaner.ADAPTER_WEIGHTS, config)
+    return model.state_dict()
+
+
+def test_averaged_adapter_merges_to_the_soup_of_the_merged_models(tmp_path, tiny_tokenizer):
+    _adapter(tiny_tokenizer, tmp_path / "a", seed=1, r=4, alpha=8)
+    _adapter(tiny_tokenizer, tmp_path / "b", seed=2, r=2, alpha=8)  # another rank and scale
+    out = average_adapters([tmp_path / "a", tmp_path / "b"], tmp_path / "soup")
+    config = adapter_vaner.read_adapter_config(out)
+    assert (config["r"], config["lora_alpha"]) == (6, 6)
+    merged_a, merged_b = _merged(tiny_tokenizer, tmp_path / "a"), _merged(tiny_tokenizer, tmp_path / "b")
+    soup = _merged(tiny_tokenizer, out)
+    base = build_tiny_model(tiny_tokenizer, "llama").state_dict()
+    changed = [k for k in base if not torch.equal(merged_a[k], base[k])]
+    assert any("classifier" in k for k in changed) and any("q_proj" in k for k in changed)
+    for key in base:
+        torch.testing.assert_close(soup[key], (merged_a[key] + merged_b[key]) / 2, atol=1e-5, rtol=1e-5)
+
+
+def test_adapter_averaging_refuses_other_peft_kinds(tmp_path, tiny_tokenizer):
+    _adapter(tiny_tokenizer, tmp_path / "a", seed=1, r=4, alpha=8)
+    _adapter(tiny_tokenizer, tmp_path / "b", seed=2, r=4, alpha=8)
+    path = tmp_path / "b" / "adapter_config.json"
+    path.write_text(path.read_text().replace('"use_dora": false', '"use_dora": true'))
+    with pytest.raises(ValueError, match=r"b/adapter_config.json: only plain LoRA"):
+        average_adapters([tmp_path / "a", tmp_path / "b"], tmp_path / "x")
+    with pytest.raises(FileNotFoundError, match="adapter_model.safetensors: missing"):
+        main(["--adapters", str(tmp_path / "a"), str(tmp_path / "nowhere"), "--output", str(tmp_path / "x")])
