@@ -80,6 +80,18 @@ def find_adapter_only_weights(name_or_path: str | os.PathLike, **hub_kwargs) -> 
     return find(ADAPTER_WEIGHTS)
 
 
+def plain_lora_scale(adapter_config: dict, source: str | os.PathLike) -> float:
+    """The alpha/r (or rsLoRA alpha/sqrt(r)) factor of a plain LoRA adapter; ValueError naming `source` otherwise."""
+    unsupported = [k for k in ("use_dora", "rank_pattern", "alpha_pattern", "fan_in_fan_out") if adapter_config.get(k)]
+    if adapter_config.get("peft_type") != "LORA" or adapter_config.get("bias", "none") != "none" or unsupported:
+        raise ValueError(
+            f"{source}: only plain LoRA adapters (peft_type LORA, bias none, no DoRA or per-module ranks) "
+            f"can be merged here; got peft_type={adapter_config.get('peft_type')} {unsupported}"
+        )
+    rank, alpha = adapter_config["r"], adapter_config["lora_alpha"]
+    return alpha / math.sqrt(rank) if adapter_config.get("use_rslora") else alpha / rank
+
+
 def merge_adapter(model: nn.Module, weights_file: str | os.PathLike, adapter_config: dict) -> None:
     """Add each LoRA delta (alpha/r * B @ A) to its base weight and load the fully saved modules (the head).
 
@@ -88,14 +100,7 @@ def merge_adapter(model: nn.Module, weights_file: str | os.PathLike, adapter_con
     """
     from safetensors.torch import load_file
 
-    unsupported = [k for k in ("use_dora", "rank_pattern", "alpha_pattern", "fan_in_fan_out") if adapter_config.get(k)]
-    if adapter_config.get("peft_type") != "LORA" or adapter_config.get("bias", "none") != "none" or unsupported:
-        raise ValueError(
-            f"{weights_file}: only plain LoRA adapters (peft_type LORA, bias none, no DoRA or per-module ranks) "
-            f"can be merged here; got peft_type={adapter_config.get('peft_type')} {unsupported}"
-        )
-    rank, alpha = adapter_config["r"], adapter_config["lora_alpha"]
-    scale = alpha / math.sqrt(rank) if adapter_config.get("use_rslora") else alpha / rank
+    scale = plain_lora_scale(adapter_config, weights_file)
     state = {key.removeprefix(PEFT_PREFIX): value for key, value in load_file(str(weights_file)).items()}
     modules = dict(model.named_modules())
     full = {key: value for key, value in state.items() if not key.endswith((".lora_A.weight", ".lora_B.weight"))}

@@ -4,7 +4,7 @@ Two cooldown branches off the same constant-LR trunk end in nearby minima; their
 cheap candidate that costs no training, only a dev calibration. Full model folders (`export_model.py
 materialize`) are averaged tensor by tensor. LoRA factors cannot be averaged that way (the mean of B @ A is not
 the product of the means), but the mean of n rank-r deltas is exactly one rank-n*r LoRA: the A factors stacked,
-the B factors side by side, each scaled by its own alpha/r over n. So adapter folders of one backbone average
+the B factors side by side, each scaled by its own LoRA scale over n. So adapter folders of one backbone average
 into an adapter folder whose merge equals the soup of the merged models, small enough to ship.
 
     python average_models.py --models FOLDER_A FOLDER_B --output runs/soup            # full folders
@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from adapter_vaner import ADAPTER_CONFIG, ADAPTER_WEIGHTS, plain_lora_scale, read_adapter_config
+
 __all__ = ["average_adapters", "average_models", "main"]
 
 WEIGHTS = "model.safetensors"
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
-ADAPTER_CONFIG = "adapter_config.json"
 LORA_A, LORA_B = ".lora_A.weight", ".lora_B.weight"
 NOT_COPIED = {"README.md", "test_metrics.json"}  # a model card and scores describe one model, not the average
 
@@ -75,24 +75,17 @@ def average_models(folders: list[str | Path], output: str | Path) -> Path:
     return _write(folders, output, {WEIGHTS: {name: _mean([s[name] for s in states]) for name in states[0]}})
 
 
-def _lora_scale(folder: Path) -> tuple[dict, float]:
-    config = json.loads((folder / ADAPTER_CONFIG).read_text())
-    odd = [k for k in ("use_dora", "use_rslora", "rank_pattern", "alpha_pattern", "fan_in_fan_out") if config.get(k)]
-    if config.get("peft_type") != "LORA" or odd:
-        raise ValueError(f"{folder / ADAPTER_CONFIG}: only plain LoRA adapters can be averaged (got "
-                         f"peft_type={config.get('peft_type')} {odd})")
-    return config, config["lora_alpha"] / config["r"]
-
-
 def average_adapters(folders: list[str | Path], output: str | Path) -> Path:
     """Write one LoRA adapter whose merged model is the uniform average of `folders`' merged models.
 
     delta = mean_i(s_i * B_i @ A_i) = [s_1 B_1 / n, ..., s_n B_n / n] @ [A_1; ...; A_n], saved with rank sum(r_i)
-    and alpha equal to that rank (scale 1); fully trained modules (the head) are averaged as they are.
+    and alpha equal to that rank (scale 1, plain LoRA); s_i is the scale adapter_vaner's merge applies (alpha/r, or
+    alpha/sqrt(r) for rsLoRA); fully trained modules (the head) are averaged as they are.
     """
     folders = [Path(f) for f in folders]
     states = _matching_weights(folders, ADAPTER_WEIGHTS, "--adapters needs adapter folders (export_model.py ship)")
-    configs, scales = zip(*(_lora_scale(folder) for folder in folders))
+    configs = [read_adapter_config(folder) for folder in folders]
+    scales = [plain_lora_scale(config, folder / ADAPTER_CONFIG) for folder, config in zip(folders, configs)]
     for folder, config in zip(folders[1:], configs[1:]):
         if config.get("target_modules") != configs[0].get("target_modules"):
             raise ValueError(f"{folder / ADAPTER_CONFIG}: target_modules differ from {folders[0] / ADAPTER_CONFIG}")
@@ -107,7 +100,7 @@ def average_adapters(folders: list[str | Path], output: str | Path) -> Path:
             averaged[name] = _mean([s[name] for s in states])
     rank = sum(config["r"] for config in configs)
     written = _write(folders, output, {ADAPTER_WEIGHTS: averaged})
-    (written / ADAPTER_CONFIG).write_text(json.dumps({**configs[0], "r": rank, "lora_alpha": rank}, indent=2) + "\n")
+    (written / ADAPTER_CONFIG).write_text(json.dumps({**configs[0], "r": rank, "lora_alpha": rank, "use_rslora": False}, indent=2) + "\n")
     return written
 
 

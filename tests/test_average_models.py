@@ -80,9 +80,14 @@ def _merged(tiny_tokenizer, folder) -> dict[str, torch.Tensor]:
     return model.state_dict()
 
 
-def test_averaged_adapter_merges_to_the_soup_of_the_merged_models(tmp_path, tiny_tokenizer):
+@pytest.mark.parametrize("rslora_b", [False, True])
+def test_averaged_adapter_merges_to_the_soup_of_the_merged_models(tmp_path, tiny_tokenizer, rslora_b):
     _adapter(tiny_tokenizer, tmp_path / "a", seed=1, r=4, alpha=8)
     _adapter(tiny_tokenizer, tmp_path / "b", seed=2, r=2, alpha=8)  # another rank and scale
+    if rslora_b:  # scale alpha/sqrt(r) in adapter_vaner's merge: the average must use the same
+        path = tmp_path / "b" / "adapter_config.json"
+        path.write_text(path.read_text().replace('"use_rslora": false', '"use_rslora": true'))
+        assert adapter_vaner.read_adapter_config(tmp_path / "b")["use_rslora"]
     out = average_adapters([tmp_path / "a", tmp_path / "b"], tmp_path / "soup")
     config = adapter_vaner.read_adapter_config(out)
     assert (config["r"], config["lora_alpha"]) == (6, 6)
