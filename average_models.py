@@ -21,12 +21,16 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from adapter_vaner import ADAPTER_CONFIG, ADAPTER_WEIGHTS, plain_lora_scale, read_adapter_config
+from export_model import LORA_DTYPES, LORA_FACTORS, SOUP_RECORD, STATE_DIR, cast_lora_factors, checkpoint_record
 
-__all__ = ["average_adapters", "average_models", "main"]
+__all__ = ["average_adapters", "average_models", "ingredient_record", "main"]
 
 WEIGHTS = "model.safetensors"
-LORA_A, LORA_B = ".lora_A.weight", ".lora_B.weight"
-NOT_COPIED = {"README.md", "test_metrics.json"}  # a model card and scores describe one model, not the average
+LORA_A, LORA_B = LORA_FACTORS
+# a model card, scores and provenance describe one model, not the average
+NOT_COPIED = {"README.md", "test_metrics.json", SOUP_RECORD}
+# decision biases calibrated on one model's dev scores (calibrate_o_bias.py) do not carry over to the average
+UNCALIBRATED = {"o_bias": {}, "o_bias_no_dataset": None}
 
 
 def _matching_weights(folders: list[Path], file_name: str, hint: str) -> list[dict[str, torch.Tensor]]:
@@ -55,8 +59,18 @@ def _mean(tensors: list[torch.Tensor]) -> torch.Tensor:
     return (sum(t.to(torch.float64) for t in tensors) / len(tensors)).to(tensors[0].dtype).contiguous()
 
 
-def _write(folders: list[Path], output: str | Path, weights: dict[str, dict[str, torch.Tensor]]) -> Path:
-    """`output` with the first folder's other files (config, code, tokenizer) and the given weight files."""
+def ingredient_record(folder: Path) -> dict:
+    """What the soup's model card needs of one averaged folder: its train.py arguments, step, training time and
+    last dev scores, from the training state a shipped checkpoint carries (only the folder where it has none)."""
+    args_file, state_file = folder / STATE_DIR / "train_args.json", folder / STATE_DIR / "trainer_state.json"
+    if not args_file.is_file() or not state_file.is_file():
+        return {"folder": str(folder)}
+    return {"folder": str(folder), **checkpoint_record(json.loads(args_file.read_text()), json.loads(state_file.read_text()))}
+
+
+def _write(folders: list[Path], output: str | Path, weights: dict[str, dict[str, torch.Tensor]], method: str) -> Path:
+    """`output` with the first folder's other files (config, code, tokenizer), the given weight files and the
+    soup record (SOUP_RECORD) naming what was averaged and how."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     for item in folders[0].iterdir():
@@ -64,6 +78,11 @@ def _write(folders: list[Path], output: str | Path, weights: dict[str, dict[str,
             shutil.copy2(item.resolve(), output / item.name)
     for name, state in weights.items():
         save_file(state, str(output / name), metadata={"format": "pt"})
+    config_file = output / "config.json"
+    if config_file.is_file():
+        config_file.write_text(json.dumps({**json.loads(config_file.read_text()), **UNCALIBRATED}, indent=2) + "\n")
+    record = {"method": method, "ingredients": [ingredient_record(folder) for folder in folders]}
+    (output / SOUP_RECORD).write_text(json.dumps(record, indent=2) + "\n")
     return output
 
 
@@ -72,15 +91,17 @@ def average_models(folders: list[str | Path], output: str | Path) -> Path:
     folders = [Path(f) for f in folders]
     states = _matching_weights(folders, WEIGHTS, "--models needs full model folders "
                                "(export_model.py materialize builds one from an adapter folder)")
-    return _write(folders, output, {WEIGHTS: {name: _mean([s[name] for s in states]) for name in states[0]}})
+    averaged = {name: _mean([s[name] for s in states]) for name in states[0]}
+    return _write(folders, output, {WEIGHTS: averaged}, "uniform mean of every weight tensor")
 
 
-def average_adapters(folders: list[str | Path], output: str | Path) -> Path:
+def average_adapters(folders: list[str | Path], output: str | Path, lora_dtype: torch.dtype | None = None) -> Path:
     """Write one LoRA adapter whose merged model is the uniform average of `folders`' merged models.
 
     delta = mean_i(s_i * B_i @ A_i) = [s_1 B_1 / n, ..., s_n B_n / n] @ [A_1; ...; A_n], saved with rank sum(r_i)
     and alpha equal to that rank (scale 1, plain LoRA); s_i is the scale adapter_vaner's merge applies (alpha/r, or
-    alpha/sqrt(r) for rsLoRA); fully trained modules (the head) are averaged as they are.
+    alpha/sqrt(r) for rsLoRA); fully trained modules (the head) are averaged as they are. `lora_dtype` stores
+    the factors in another dtype (float16 halves the file; the merge computes in float32 either way).
     """
     folders = [Path(f) for f in folders]
     states = _matching_weights(folders, ADAPTER_WEIGHTS, "--adapters needs adapter folders (export_model.py ship)")
@@ -99,7 +120,10 @@ def average_adapters(folders: list[str | Path], output: str | Path) -> Path:
         else:
             averaged[name] = _mean([s[name] for s in states])
     rank = sum(config["r"] for config in configs)
-    written = _write(folders, output, {ADAPTER_WEIGHTS: averaged})
+    written = _write(folders, output, {ADAPTER_WEIGHTS: cast_lora_factors(averaged, lora_dtype)},
+                     f"uniform mean of the merged models, written as one plain LoRA of rank {rank} (the ingredients' "
+                     f"factors side by side, each B scaled by its LoRA scale over {n}); heads averaged"
+                     + (f"; factors stored as {lora_dtype}" if lora_dtype else ""))
     (written / ADAPTER_CONFIG).write_text(json.dumps({**configs[0], "r": rank, "lora_alpha": rank, "use_rslora": False}, indent=2) + "\n")
     return written
 
@@ -110,8 +134,13 @@ def main(argv: list[str] | None = None) -> None:
     kind.add_argument("--models", nargs="+", help="full model folders with the same architecture")
     kind.add_argument("--adapters", nargs="+", help="LoRA adapter folders of the same backbone (export_model.py ship)")
     parser.add_argument("--output", required=True, help="folder for the averaged model")
+    parser.add_argument("--lora-dtype", choices=sorted(LORA_DTYPES),
+                        help="with --adapters: store the LoRA factors in this dtype (default: as the inputs)")
     args = parser.parse_args(argv)
-    print(average_models(args.models, args.output) if args.models else average_adapters(args.adapters, args.output))
+    if args.models and args.lora_dtype:
+        parser.error("--lora-dtype applies to --adapters only")
+    print(average_models(args.models, args.output) if args.models
+          else average_adapters(args.adapters, args.output, LORA_DTYPES.get(args.lora_dtype)))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ the cache, which then loads in a fraction of a second (what ner.py uses).
 
     python export_model.py ship --run runs/vaner --output models/vaner-gemma3-270m [--checkpoint DIR] \
         [--test-metrics runs/vaner/test/metrics.test.json ...]
+    python export_model.py ship --soup runs/soup-adapter --output models/vaner-gemma3-270m \
+        --calibration DEV_CALIBRATION.json ...    # an average_models.py --adapters soup
     python export_model.py materialize --shipped models/vaner-gemma3-270m      # prints the full folder
     python export_model.py restore --shipped models/vaner-gemma3-270m --run runs/vaner   # then train.py --resume
 """
@@ -36,11 +38,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import torch
+from safetensors.torch import load_file, save_file
 from transformers.dynamic_module_utils import get_relative_import_files
 
 import modeling_vaner
 import tokenization_vaner
-from adapter_vaner import ADAPTER_WEIGHTS, find_adapter_only_weights
+from adapter_vaner import ADAPTER_WEIGHTS, find_adapter_only_weights, read_adapter_config
 from backbones import DEFAULT_BACKBONE, default_cache_dir, load_tokenizer, resolve_backbone
 from configuration_vaner import VanerConfig
 from dev_selection import training_seconds
@@ -48,12 +52,19 @@ from lora import load_lora
 from model_card import is_cooldown_branch, learning_rate_schedule, lora_summary, run_kind, write_model_card
 from modeling_vaner import VanerForTokenClassification
 
-__all__ = ["ship", "materialize", "restore", "is_adapter_folder", "hub_code_files", "VANER_FIELDS"]
+__all__ = [
+    "ship", "ship_soup", "materialize", "restore", "is_adapter_folder", "hub_code_files", "checkpoint_record",
+    "cast_lora_factors", "LORA_DTYPES", "VANER_FIELDS",
+]
 
 STATE_DIR = "training_state"
+SOUP_RECORD = "soup.json"  # average_models.py: what was averaged (each ingredient's checkpoint_record) and how
 STATE_FILES = ("trainer_state.json", "rng_state.pth", "scheduler.pt", "training_args.bin")
 RUN_ARGS = "train_args.json"  # train.py's arguments, kept at the run folder's top level
 ADAPTER_FILES = ("adapter_config.json", ADAPTER_WEIGHTS)
+LORA_FACTORS = (".lora_A.weight", ".lora_B.weight")
+# dtypes a shipped adapter's LoRA factors may be stored in; adapter_vaner's merge computes in float32 either way
+LORA_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 TOKENIZER_CONFIG = {"auto_map": {"AutoTokenizer": [None, "tokenization_vaner.VanerTokenizer"]}}
 # The VanerConfig fields that describe the task (everything except the backbone's own config).
 VANER_FIELDS = (
@@ -80,25 +91,78 @@ def ship(
     test_metrics: list[str | Path] = (),
     link_code: bool = False,
     calibration: str | Path | list[str | Path] | None = None,
+    lora_dtype: torch.dtype | None = None,
 ) -> Path:
     """Copy a train.py run's adapter (final, or of `checkpoint`) and config into a small committable folder;
     `test_metrics` (evaluate_model.py results of that same adapter) go into the model card and test_metrics.json.
     `link_code` symlinks the code files instead of copying them (for a folder committed in this repository);
     `calibration` (calibrate_o_bias.py results for this adapter, at most one per instruction mode) sets
-    `config.o_bias` (with dataset names) and `config.o_bias_no_dataset` (without)."""
-    run_dir, output_dir = Path(run_dir), Path(output_dir)
+    `config.o_bias` (with dataset names) and `config.o_bias_no_dataset` (without); `lora_dtype` stores the LoRA
+    factors in that dtype (see `cast_lora_factors`)."""
+    run_dir = Path(run_dir)
     adapter_dir = Path(checkpoint) if checkpoint is not None else run_dir / "adapter"
-    missing = [name for name in ADAPTER_FILES if not (adapter_dir / name).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{adapter_dir}: missing {missing} (was the run trained with LoRA?)")
+    _check_adapter_files(adapter_dir, "was the run trained with LoRA?")
     # everything that can fail is read first, and the folder is written beside the target and swapped in last,
     # so a failed ship leaves the previously shipped model as it was
+    summary = _run_summary(run_dir, adapter_dir, backbone)
+    state_files = None
+    if checkpoint is not None:
+        state_files = [adapter_dir / name for name in STATE_FILES if (adapter_dir / name).is_file()]
+        state_files += [run_dir / RUN_ARGS] if (run_dir / RUN_ARGS).is_file() else []  # so `restore` can ship it again
+    return _write_ship(adapter_dir, VanerConfig.from_pretrained(run_dir), summary, output_dir, backbone, test_metrics,
+                       link_code, calibration, state_files, lora_dtype=lora_dtype)
+
+
+def ship_soup(
+    soup_dir: str | Path,
+    output_dir: str | Path,
+    backbone: str = DEFAULT_BACKBONE,
+    test_metrics: list[str | Path] = (),
+    link_code: bool = False,
+    calibration: str | Path | list[str | Path] | None = None,
+) -> Path:
+    """Ship an averaged adapter (`average_models.py --adapters`, a "model soup") like a run's adapter; its model
+    card names the averaged checkpoints from the soup record. A soup has no training state, so it cannot be
+    resumed; its validation table is the `calibration`'s dev scores (with dataset names) at the chosen bias."""
+    soup_dir = Path(soup_dir)
+    _check_adapter_files(soup_dir, "write it with average_models.py --adapters")
+    record_file = soup_dir / SOUP_RECORD
+    if not record_file.is_file():
+        raise FileNotFoundError(f"{record_file}: missing; write the folder with average_models.py --adapters")
+    ingredients = json.loads(record_file.read_text())["ingredients"]
+    config = VanerConfig.from_pretrained(soup_dir)
+    summary = _soup_summary(ingredients, config, backbone, _calibrations_by_mode(calibration).get(True), record_file)
+    return _write_ship(soup_dir, config, summary, output_dir, backbone, test_metrics, link_code, calibration,
+                       extra_files=[record_file])
+
+
+def cast_lora_factors(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    """Adapter weights with the LoRA factors stored in `dtype` (None: as they are); the head keeps its dtype.
+    float16 halves an fp32 adapter's file at a relative error of about 1e-4 on each merged delta."""
+    if dtype is None:
+        return state
+    return {name: tensor.to(dtype).contiguous() if name.endswith(LORA_FACTORS) else tensor
+            for name, tensor in state.items()}
+
+
+def _check_adapter_files(adapter_dir: Path, hint: str) -> None:
+    missing = [name for name in ADAPTER_FILES if not (adapter_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{adapter_dir}: missing {missing} ({hint})")
+
+
+def _write_ship(adapter_dir: Path, config: VanerConfig, summary: dict, output_dir: str | Path, backbone: str,
+                test_metrics: list[str | Path], link_code: bool, calibration: str | Path | list[str | Path] | None,
+                state_files: list[Path] | None = None, extra_files: list[Path] = (),
+                lora_dtype: torch.dtype | None = None) -> Path:
+    """Write the shipped folder beside `output_dir` and swap it in only when complete; `state_files` go into
+    training_state/, `extra_files` beside the adapter."""
+    output_dir = Path(output_dir)
     calibrations = _calibrations_by_mode(calibration)
-    summary = {**_run_summary(run_dir, adapter_dir, backbone), "backbone_source": backbone,
+    summary = {**summary, "backbone_source": backbone,
                "calibration": calibrations.get(True), "calibration_no_dataset": calibrations.get(False)}
     if test_metrics:
         summary["test"] = [json.loads(Path(path).read_text()) for path in test_metrics]
-    config = VanerConfig.from_pretrained(run_dir)
     config.backbone_source = backbone
     for with_names, record in calibrations.items():
         config.set_o_bias(record["o_bias"], with_names)
@@ -107,8 +171,11 @@ def ship(
     staging = output_dir.with_name(f".{output_dir.name}.shipping")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for name in ADAPTER_FILES:
-        shutil.copy2(adapter_dir / name, staging / name)
+    for path in [*(adapter_dir / name for name in ADAPTER_FILES), *extra_files]:
+        shutil.copy2(path, staging / path.name)
+    if lora_dtype is not None:
+        weights = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
+        save_file(cast_lora_factors(weights, lora_dtype), str(staging / ADAPTER_WEIGHTS), metadata={"format": "pt"})
     config.save_pretrained(staging)
     (staging / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2) + "\n")
     for code_file in hub_code_files():
@@ -119,13 +186,10 @@ def ship(
             shutil.copy2(code_file, staging / code_file.name)
     if test_metrics:
         (staging / "test_metrics.json").write_text(json.dumps(summary["test"], indent=2) + "\n")
-    if checkpoint is not None:
+    if state_files is not None:
         (staging / STATE_DIR).mkdir()
-        for name in STATE_FILES:
-            if (adapter_dir / name).is_file():
-                shutil.copy2(adapter_dir / name, staging / STATE_DIR / name)
-        if (run_dir / RUN_ARGS).is_file():  # so that `restore` can ship it again
-            shutil.copy2(run_dir / RUN_ARGS, staging / STATE_DIR / RUN_ARGS)
+        for path in state_files:
+            shutil.copy2(path, staging / STATE_DIR / path.name)
     write_model_card(staging / "README.md", summary)
     if output_dir.exists():
         shutil.rmtree(output_dir)
@@ -166,25 +230,87 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
     if not (run_dir / RUN_ARGS).is_file():
         raise FileNotFoundError(f"{run_dir / RUN_ARGS}: missing; the model card needs the run's train.py arguments "
                                 "(a folder restored from a ship made before they were shipped lacks them)")
-    args = json.loads((run_dir / RUN_ARGS).read_text())
-    state = json.loads((adapter_dir / "trainer_state.json").read_text())
-    evaluations = [entry for entry in state["log_history"] if "eval_mean_f1" in entry]
+    record = checkpoint_record(json.loads((run_dir / RUN_ARGS).read_text()),
+                               json.loads((adapter_dir / "trainer_state.json").read_text()))
+    args = record["train_args"]
+    return {
+        **_checkpoint_summary(record, VanerConfig.from_pretrained(run_dir).entity_types, backbone),
+        "status": f"**Status: {_checkpoint_status(args, record)}; the validation scores below are those of this step"
+        + (f", on the first {args['max_eval_sentences']} sentences of each dev split" if args.get("max_eval_sentences") else "")
+        + ".**",
+    }
+
+
+def checkpoint_record(train_args: dict, trainer_state: dict) -> dict:
+    """What a model card needs of one checkpoint: its run's train.py arguments, its step, the run's training time
+    up to it (every resumed segment) and its last dev scores."""
+    evaluations = [entry for entry in trainer_state["log_history"] if "eval_mean_f1" in entry]
+    return {"train_args": train_args, "global_step": trainer_state["global_step"],
+            "max_steps": trainer_state.get("max_steps"),
+            "train_runtime_seconds": training_seconds(trainer_state["log_history"]),
+            "dev_metrics": evaluations[-1] if evaluations else {}}
+
+
+def _checkpoint_summary(record: dict, entity_types: list[str], backbone: str) -> dict:
+    args = record["train_args"]
     return {
         "backbone": backbone,
         "corpora": args["corpora"],
-        "entity_types": VanerConfig.from_pretrained(run_dir).entity_types,
+        "entity_types": entity_types,
         "dbr": args["dbr"],
         "dataset_names_in_instructions": not args["no_dataset_name"],
         "bidirectional": not args["causal"],
         "lora": lora_summary(args),
         "init_adapter": args.get("init_adapter"),
         "learning_rate_schedule": learning_rate_schedule(args),
-        "global_step": f"{state['global_step']} ({run_kind(args)})",
-        "train_runtime_seconds": training_seconds(state["log_history"]),  # every resumed segment
-        "dev_metrics": evaluations[-1] if evaluations else {},
-        "status": f"**Status: {_checkpoint_status(args, state)}; the validation scores below are those of this step"
-        + (f", on the first {args['max_eval_sentences']} sentences of each dev split" if args.get("max_eval_sentences") else "")
-        + ".**",
+        "global_step": f"{record['global_step']} ({run_kind(args)})",
+        "train_runtime_seconds": record["train_runtime_seconds"],
+        "dev_metrics": record["dev_metrics"],
+    }
+
+
+# the settings every averaged checkpoint must share for one model card to describe the soup
+SOUP_SHARED_FIELDS = ("backbone", "corpora", "dbr", "dataset_names_in_instructions", "bidirectional", "init_adapter")
+
+
+def _soup_summary(ingredients: list[dict], config: VanerConfig, backbone: str, calibration: dict | None,
+                  record_file: Path) -> dict:
+    """One model card summary for the uniform average of `ingredients` (checkpoint records)."""
+    lacking = [item["folder"] for item in ingredients if "train_args" not in item]
+    if lacking:
+        raise ValueError(f"{record_file}: no training state for {lacking}; the model card needs each averaged "
+                         "folder's training_state/ (ship checkpoints with export_model.py ship --checkpoint)")
+    parts = [_checkpoint_summary(item, config.entity_types, backbone) for item in ingredients]
+    for item, part in zip(ingredients[1:], parts[1:]):
+        differing = [field for field in SOUP_SHARED_FIELDS if part[field] != parts[0][field]]
+        if differing:
+            raise ValueError(f"{record_file}: {item['folder']} differs from {ingredients[0]['folder']} in {differing}")
+    steps = ", ".join(f"step {item['global_step']} ({_checkpoint_status(item['train_args'], item)})"
+                      for item in ingredients)
+    lora = parts[0]["lora"]
+    if lora:
+        lora = {**lora, "r": f"{lora['r']} per averaged checkpoint ({read_adapter_config(record_file.parent)['r']} "
+                             "in the averaged adapter)"}
+    dev = {}
+    if calibration:
+        for corpus, scores in calibration["corpora"].items():
+            dev.update({f"eval_{corpus}_{key}": scores["chosen"][key] for key in ("precision", "recall", "f1")})
+        dev["eval_mean_f1"] = calibration["mean_dev_f1_chosen"]
+    sentences = (f"the first {calibration['max_sentences_per_corpus']} sentences of each dev split"
+                 if calibration and calibration.get("max_sentences_per_corpus") else "the dev splits")
+    return {
+        **parts[0],
+        "lora": lora,
+        "learning_rate_schedule": "; ".join(f"step {i['global_step']}: {p['learning_rate_schedule']}"
+                                            for i, p in zip(ingredients, parts)),
+        "global_step": f"uniform weight average (model soup) of {steps}",
+        "train_runtime_seconds": None,
+        "runtime": "; ".join(f"step {i['global_step']}: {i['train_runtime_seconds'] / 3600:.2f} h from step 0"
+                             for i in ingredients) + " (the checkpoints share their constant-LR steps)",
+        "dev_metrics": dev,
+        "status": f"**Status: the uniform weight average of {len(ingredients)} checkpoints of one training run "
+        "(a model soup), merged into one LoRA adapter; the validation scores below are the soup's at its decision "
+        f"bias, on {sentences}.**" if calibration else "",
     }
 
 
@@ -282,8 +408,10 @@ def refresh_code(shipped_dir: Path, full_dir: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    ship_parser = commands.add_parser("ship", help="write the small adapter folder of a train.py run")
-    ship_parser.add_argument("--run", required=True, help="train.py --output-dir")
+    ship_parser = commands.add_parser("ship", help="write the small adapter folder of a train.py run or a soup")
+    source = ship_parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="train.py --output-dir")
+    source.add_argument("--soup", help="average_models.py --adapters output (a model soup of shipped checkpoints)")
     ship_parser.add_argument("--output", required=True)
     ship_parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="recorded backbone source")
     ship_parser.add_argument("--checkpoint", help="a checkpoint folder of the run (default: its final adapter)")
@@ -292,6 +420,8 @@ def main(argv: list[str] | None = None) -> None:
     ship_parser.add_argument("--calibration", nargs="*", default=[],
                              help="calibrate_o_bias.py results JSON of this adapter, one per instruction mode (with and "
                              "without dataset names): their o_bias goes into config.json and the model card")
+    ship_parser.add_argument("--lora-dtype", choices=sorted(LORA_DTYPES),
+                             help="store the LoRA factors in this dtype (float16 halves an fp32 adapter)")
     ship_parser.add_argument("--link-code", action="store_true",
                              help="symlink the code files (a folder inside this repository) instead of copying them")
     build_parser = commands.add_parser("materialize", help="rebuild the full model folder; prints its path")
@@ -302,9 +432,13 @@ def main(argv: list[str] | None = None) -> None:
     restore_parser.add_argument("--shipped", required=True)
     restore_parser.add_argument("--run", required=True, help="train.py --output-dir to resume")
     args = parser.parse_args(argv)
-    if args.command == "ship":
+    if args.command == "ship" and args.soup:
+        if args.checkpoint or args.lora_dtype:
+            ship_parser.error("--checkpoint and --lora-dtype apply to --run only (average_models.py --lora-dtype)")
+        print(ship_soup(args.soup, args.output, args.backbone, args.test_metrics, args.link_code, args.calibration))
+    elif args.command == "ship":
         print(ship(args.run, args.output, args.backbone, args.checkpoint, args.test_metrics, args.link_code,
-                   args.calibration))
+                   args.calibration, LORA_DTYPES.get(args.lora_dtype)))
     elif args.command == "restore":
         print(restore(args.shipped, args.run))
     else:

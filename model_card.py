@@ -92,7 +92,8 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         o_bias_no_dataset=_o_bias_row(summary.get("calibration_no_dataset")) if summary.get("calibration_no_dataset")
         else "same as `o_bias`",
         steps=summary.get("global_step", "?"),
-        runtime=f"{summary['train_runtime_seconds'] / 3600:.2f} h" if summary.get("train_runtime_seconds") else "see the run's log",
+        runtime=summary.get("runtime")
+        or (f"{summary['train_runtime_seconds'] / 3600:.2f} h" if summary.get("train_runtime_seconds") else "see the run's log"),
         metrics_rows="\n".join(rows) or "| (not evaluated) | | | |",
         status=summary.get("status", ""),
         test_section=_test_section(summary.get("test") or []),

@@ -20,6 +20,7 @@ def two_models(tmp_path, tiny_tokenizer):
     with torch.no_grad():
         for index, parameter in enumerate(second.parameters()):
             parameter.add_(0.5 * (index + 1))
+    first.config.set_o_bias({"Disease": 0.5}, with_dataset_name=False)  # calibrated for model a alone
     first.save_pretrained(tmp_path / "a")
     second.save_pretrained(tmp_path / "b")
     (tmp_path / "a" / "README.md").write_text("model card of model a only")
@@ -44,7 +45,11 @@ def test_a_model_averaged_with_itself_is_unchanged(tmp_path, two_models):
     original, averaged = load_file(str(folder_a / "model.safetensors")), load_file(str(tmp_path / "same" / "model.safetensors"))
     assert original.keys() == averaged.keys()
     assert all(torch.equal(original[k], averaged[k]) for k in original)
-    assert (tmp_path / "same" / "config.json").read_text() == (folder_a / "config.json").read_text()
+    averaged_config = VanerForTokenClassification.config_class.from_pretrained(tmp_path / "same")
+    assert averaged_config.o_bias_no_dataset is None and averaged_config.o_bias == {}  # to be calibrated anew
+    original_config = VanerForTokenClassification.config_class.from_pretrained(folder_a).to_dict()
+    assert original_config["o_bias_no_dataset"] == {"Disease": 0.5}
+    assert {**original_config, "o_bias_no_dataset": None} == averaged_config.to_dict()  # nothing else changed
     assert not (tmp_path / "same" / "README.md").exists()
 
 
@@ -109,3 +114,20 @@ def test_adapter_averaging_refuses_other_peft_kinds(tmp_path, tiny_tokenizer):
         average_adapters([tmp_path / "a", tmp_path / "b"], tmp_path / "x")
     with pytest.raises(FileNotFoundError, match="adapter_model.safetensors: missing"):
         main(["--adapters", str(tmp_path / "a"), str(tmp_path / "nowhere"), "--output", str(tmp_path / "x")])
+
+
+def test_lora_factors_stored_in_float16_merge_to_the_same_soup(tmp_path, tiny_tokenizer):
+    _adapter(tiny_tokenizer, tmp_path / "a", seed=1, r=4, alpha=8)
+    _adapter(tiny_tokenizer, tmp_path / "b", seed=2, r=4, alpha=8)
+    full = average_adapters([tmp_path / "a", tmp_path / "b"], tmp_path / "fp32")
+    main(["--adapters", str(tmp_path / "a"), str(tmp_path / "b"), "--output", str(tmp_path / "fp16"),
+          "--lora-dtype", "float16"])
+    half = load_file(str(tmp_path / "fp16" / adapter_vaner.ADAPTER_WEIGHTS))
+    assert {t.dtype for k, t in half.items() if "lora_" in k} == {torch.float16}
+    assert {t.dtype for k, t in half.items() if "lora_" not in k} == {torch.float32}  # the head stays as trained
+    merged_full, merged_half = _merged(tiny_tokenizer, full), _merged(tiny_tokenizer, tmp_path / "fp16")
+    for key in merged_full:
+        torch.testing.assert_close(merged_half[key], merged_full[key], atol=2e-3, rtol=2e-3)
+    assert "float16" in (tmp_path / "fp16" / "soup.json").read_text()
+    with pytest.raises(SystemExit):
+        main(["--models", str(tmp_path / "a"), str(tmp_path / "b"), "--output", str(tmp_path / "x"), "--lora-dtype", "float16"])

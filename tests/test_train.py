@@ -358,3 +358,59 @@ def test_decay_and_resume_arguments_are_checked(setup):
     with pytest.raises(SystemExit):
         train.parse_args(_argv(tmp_path, data_dir, "x", "--resume", str(tmp_path / "no-checkpoint")))
     assert train.parse_args(_argv(tmp_path, data_dir, "x", "--resume")).resume is True
+
+
+def test_soup_of_shipped_checkpoints_ships_with_its_provenance(setup):
+    """export_model.ship --soup: the averaged adapter of two shipped checkpoints ships with a card naming both."""
+    import export_model
+    from average_models import average_adapters
+
+    tmp_path, data_dir = setup
+    train.main(_argv(tmp_path, data_dir, "run", "--max-steps", "4"))
+    checkpoints = [tmp_path / "run" / "checkpoints" / f"checkpoint-{step}" for step in (2, 4)]
+    shipped = [export_model.ship(tmp_path / "run", tmp_path / f"step{c.name[-1]}", str(tmp_path / "backbone"), c)
+               for c in checkpoints]
+    soup = average_adapters(shipped, tmp_path / "soup")
+    record = json.loads((soup / "soup.json").read_text())
+    assert [item["global_step"] for item in record["ingredients"]] == [2, 4]
+    assert record["ingredients"][0]["train_args"]["corpora"] == ["NCBI-disease"]
+    calibration = tmp_path / "calibration.json"
+    calibration.write_text(json.dumps({
+        "dataset_names_in_instructions": True, "o_bias": {"Disease": 0.25}, "max_sentences_per_corpus": 1000,
+        "mean_dev_f1_bias_0": 40.0, "mean_dev_f1_chosen": 41.5,
+        "corpora": {"NCBI-disease": {"chosen": {"precision": 40.0, "recall": 43.0, "f1": 41.5}}},
+    }))
+    out = export_model.main(["ship", "--soup", str(soup), "--output", str(tmp_path / "shipped-soup"),
+                             "--backbone", str(tmp_path / "backbone"), "--calibration", str(calibration)])
+    assert out is None
+    folder = tmp_path / "shipped-soup"
+    assert (folder / "soup.json").read_text() == (soup / "soup.json").read_text() and not (folder / "training_state").exists()
+    assert json.loads((folder / "config.json").read_text())["o_bias"] == {"Disease": 0.25}
+    card = (folder / "README.md").read_text()
+    assert "uniform weight average (model soup) of step 2 (checkpoint at step 2 of a run still in training" in card
+    assert "step 4 (checkpoint at step 4" in card
+    assert "| LoRA | r=4 per averaged checkpoint (8 in the averaged adapter), alpha=8" in card
+    assert "| NCBI-disease | 40.00 | 43.00 | 41.50 |" in card and "first 1000 sentences of each dev split" in card
+    soup_model = AutoModelForTokenClassification.from_pretrained(str(folder), trust_remote_code=True)
+    assert soup_model.config.o_bias == {"Disease": 0.25}
+
+    export_model.main(["ship", "--run", str(tmp_path / "run"), "--checkpoint", str(checkpoints[1]), "--output",
+                       str(tmp_path / "half"), "--backbone", str(tmp_path / "backbone"), "--lora-dtype", "float16"])
+    half = load_file(tmp_path / "half" / "adapter_model.safetensors")
+    assert {t.dtype for k, t in half.items() if "lora_" in k} == {torch.float16}
+    ids = torch.tensor([build_tiny_tokenizer()("Hereditary breast cancer in mice")["input_ids"]])
+    with torch.no_grad():
+        full_logits = AutoModelForTokenClassification.from_pretrained(str(shipped[1]), trust_remote_code=True)(input_ids=ids).logits
+        half_logits = AutoModelForTokenClassification.from_pretrained(str(tmp_path / "half"), trust_remote_code=True)(input_ids=ids).logits
+    torch.testing.assert_close(half_logits, full_logits, atol=1e-3, rtol=1e-3)
+
+    other = average_adapters([shipped[0], soup], tmp_path / "soup-of-soup")  # a soup has no training state
+    with pytest.raises(ValueError, match=r"soup-of-soup/soup.json: no training state for .*soup"):
+        export_model.ship_soup(other, tmp_path / "x", str(tmp_path / "backbone"))
+    record["ingredients"][1]["train_args"]["corpora"] = ["BC2GM"]
+    (soup / "soup.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"step4 differs from .*step2 in \['corpora'\]"):
+        export_model.ship_soup(soup, tmp_path / "x", str(tmp_path / "backbone"))
+    with pytest.raises(SystemExit):
+        export_model.main(["ship", "--soup", str(soup), "--checkpoint", "c", "--output", str(tmp_path / "x")])
+    assert not (tmp_path / "x").exists()
