@@ -235,6 +235,7 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
     args = record["train_args"]
     return {
         **_checkpoint_summary(record, VanerConfig.from_pretrained(run_dir).entity_types, backbone),
+        "lora": lora_summary(args, read_adapter_config(adapter_dir)),  # with --init-adapter: that adapter's LoRA
         "status": f"**Status: {_checkpoint_status(args, record)}; the validation scores below are those of this step"
         + (f", on the first {args['max_eval_sentences']} sentences of each dev split" if args.get("max_eval_sentences") else "")
         + ".**",

@@ -101,10 +101,15 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
     )
 
 
-def lora_summary(train_args: dict) -> dict | None:
-    """The LoRA settings a card shows, from train.py's arguments (`vars(args)` or a run's train_args.json)."""
+def lora_summary(train_args: dict, adapter_config: dict | None = None) -> dict | None:
+    """The LoRA settings a card shows: the trained adapter's own peft config where given (with `--init-adapter`
+    the rank, alpha and dropout come from that adapter, not from train.py's --lora-* arguments), else train.py's
+    arguments (`vars(args)` or a run's train_args.json)."""
     if train_args["no_lora"]:
         return None
+    if adapter_config is not None:
+        return {"r": adapter_config["r"], "alpha": adapter_config["lora_alpha"],
+                "dropout": adapter_config.get("lora_dropout")}
     return {"r": train_args["lora_r"], "alpha": train_args["lora_alpha"], "dropout": train_args.get("lora_dropout")}
 
 

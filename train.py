@@ -29,6 +29,7 @@ import datasets
 import torch
 from transformers import DataCollatorForTokenClassification, TrainerCallback, TrainingArguments, set_seed
 
+from adapter_vaner import read_adapter_config
 from backbones import DEFAULT_BACKBONE, load_tokenizer, resolve_backbone
 from configuration_vaner import DEFAULT_ENTITY_TYPES
 from dataset_scripts import build_instruction_examples, load_corpus, mixture_config_fields
@@ -345,7 +346,7 @@ def main(argv: list[str] | None = None) -> Path:
         "dbr": args.dbr,
         "dataset_names_in_instructions": not args.no_dataset_name,
         "bidirectional": not args.causal,
-        "lora": lora_summary(vars(args)),
+        "lora": lora_summary(vars(args), read_adapter_config(args.init_adapter) if args.init_adapter else None),
         "init_adapter": args.init_adapter,
         "learning_rate_schedule": learning_rate_schedule(vars(args)),
         "global_step": trainer.state.global_step,

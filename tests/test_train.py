@@ -274,6 +274,15 @@ def test_init_adapter_starts_from_a_trained_adapter(setup):
     assert any(p.requires_grad for n, p in model.named_parameters() if "lora_" in n)  # trainable, not frozen
     with pytest.raises(SystemExit):
         train.parse_args(_argv(tmp_path, data_dir, "bad", "--init-adapter", str(tmp_path / "nowhere")))
+    # the rank, alpha and dropout are the init adapter's (r=4, alpha=8), whatever --lora-* says; the cards say so
+    train.main(_argv(tmp_path, data_dir, "warm", "--init-adapter", str(adapter), "--max-steps", "1",
+                     "--lora-r", "16", "--lora-alpha", "32", "--lora-dropout", "0.3"))
+    import export_model
+
+    shipped = export_model.ship(tmp_path / "warm", tmp_path / "shipped", str(tmp_path / "backbone"),
+                                tmp_path / "warm" / "checkpoints" / "checkpoint-1")
+    for card in (tmp_path / "warm" / "model" / "README.md", shipped / "README.md"):
+        assert "| LoRA | r=4, alpha=8, dropout 0.05, all linear layers |" in card.read_text(), card
 
 
 def test_two_process_cpu_run_writes_the_final_folder_once(setup):
