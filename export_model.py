@@ -44,7 +44,7 @@ from transformers.dynamic_module_utils import get_relative_import_files
 
 import modeling_vaner
 import tokenization_vaner
-from adapter_vaner import ADAPTER_WEIGHTS, find_adapter_only_weights, read_adapter_config
+from adapter_vaner import ADAPTER_WEIGHTS, LORA_A, LORA_B, find_adapter_only_weights, read_adapter_config
 from backbones import DEFAULT_BACKBONE, default_cache_dir, load_tokenizer, resolve_backbone
 from configuration_vaner import VanerConfig
 from dev_selection import training_seconds
@@ -62,7 +62,6 @@ SOUP_RECORD = "soup.json"  # average_models.py: what was averaged (each ingredie
 STATE_FILES = ("trainer_state.json", "rng_state.pth", "scheduler.pt", "training_args.bin")
 RUN_ARGS = "train_args.json"  # train.py's arguments, kept at the run folder's top level
 ADAPTER_FILES = ("adapter_config.json", ADAPTER_WEIGHTS)
-LORA_FACTORS = (".lora_A.weight", ".lora_B.weight")
 # dtypes a shipped adapter's LoRA factors may be stored in; adapter_vaner's merge computes in float32 either way
 LORA_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 TOKENIZER_CONFIG = {"auto_map": {"AutoTokenizer": [None, "tokenization_vaner.VanerTokenizer"]}}
@@ -105,12 +104,13 @@ def ship(
     # everything that can fail is read first, and the folder is written beside the target and swapped in last,
     # so a failed ship leaves the previously shipped model as it was
     summary = _run_summary(run_dir, adapter_dir, backbone)
+    calibrations = _calibrations_by_mode(calibration)
     state_files = None
     if checkpoint is not None:
         state_files = [adapter_dir / name for name in STATE_FILES if (adapter_dir / name).is_file()]
         state_files += [run_dir / RUN_ARGS] if (run_dir / RUN_ARGS).is_file() else []  # so `restore` can ship it again
     return _write_ship(adapter_dir, VanerConfig.from_pretrained(run_dir), summary, output_dir, backbone, test_metrics,
-                       link_code, calibration, state_files, lora_dtype=lora_dtype)
+                       link_code, calibrations, state_files, lora_dtype=lora_dtype)
 
 
 def ship_soup(
@@ -131,8 +131,9 @@ def ship_soup(
         raise FileNotFoundError(f"{record_file}: missing; write the folder with average_models.py --adapters")
     ingredients = json.loads(record_file.read_text())["ingredients"]
     config = VanerConfig.from_pretrained(soup_dir)
-    summary = _soup_summary(ingredients, config, backbone, _calibrations_by_mode(calibration).get(True), record_file)
-    return _write_ship(soup_dir, config, summary, output_dir, backbone, test_metrics, link_code, calibration,
+    calibrations = _calibrations_by_mode(calibration)
+    summary = _soup_summary(ingredients, config, backbone, calibrations.get(True), record_file)
+    return _write_ship(soup_dir, config, summary, output_dir, backbone, test_metrics, link_code, calibrations,
                        extra_files=[record_file])
 
 
@@ -141,7 +142,7 @@ def cast_lora_factors(state: dict[str, torch.Tensor], dtype: torch.dtype | None)
     float16 halves an fp32 adapter's file at a relative error of about 1e-4 on each merged delta."""
     if dtype is None:
         return state
-    return {name: tensor.to(dtype).contiguous() if name.endswith(LORA_FACTORS) else tensor
+    return {name: tensor.to(dtype).contiguous() if name.endswith((LORA_A, LORA_B)) else tensor
             for name, tensor in state.items()}
 
 
@@ -152,13 +153,12 @@ def _check_adapter_files(adapter_dir: Path, hint: str) -> None:
 
 
 def _write_ship(adapter_dir: Path, config: VanerConfig, summary: dict, output_dir: str | Path, backbone: str,
-                test_metrics: list[str | Path], link_code: bool, calibration: str | Path | list[str | Path] | None,
+                test_metrics: list[str | Path], link_code: bool, calibrations: dict[bool, dict],
                 state_files: list[Path] | None = None, extra_files: list[Path] = (),
                 lora_dtype: torch.dtype | None = None) -> Path:
-    """Write the shipped folder beside `output_dir` and swap it in only when complete; `state_files` go into
-    training_state/, `extra_files` beside the adapter."""
+    """Write the shipped folder beside `output_dir` and swap it in only when complete; `calibrations` are
+    `_calibrations_by_mode`'s, `state_files` go into training_state/, `extra_files` beside the adapter."""
     output_dir = Path(output_dir)
-    calibrations = _calibrations_by_mode(calibration)
     summary = {**summary, "backbone_source": backbone,
                "calibration": calibrations.get(True), "calibration_no_dataset": calibrations.get(False)}
     if test_metrics:
@@ -171,9 +171,10 @@ def _write_ship(adapter_dir: Path, config: VanerConfig, summary: dict, output_di
     staging = output_dir.with_name(f".{output_dir.name}.shipping")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for path in [*(adapter_dir / name for name in ADAPTER_FILES), *extra_files]:
+    copied = [name for name in ADAPTER_FILES if lora_dtype is None or name != ADAPTER_WEIGHTS]
+    for path in [*(adapter_dir / name for name in copied), *extra_files]:
         shutil.copy2(path, staging / path.name)
-    if lora_dtype is not None:
+    if lora_dtype is not None:  # the weights are rewritten with cast factors instead of copied
         weights = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
         save_file(cast_lora_factors(weights, lora_dtype), str(staging / ADAPTER_WEIGHTS), metadata={"format": "pt"})
     config.save_pretrained(staging)
@@ -234,8 +235,9 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
                                json.loads((adapter_dir / "trainer_state.json").read_text()))
     args = record["train_args"]
     return {
-        **_checkpoint_summary(record, VanerConfig.from_pretrained(run_dir).entity_types, backbone),
-        "lora": lora_summary(args, read_adapter_config(adapter_dir)),  # with --init-adapter: that adapter's LoRA
+        # the adapter's own LoRA settings: with --init-adapter they are that adapter's, not train.py's --lora-*
+        **_checkpoint_summary(record, VanerConfig.from_pretrained(run_dir).entity_types, backbone,
+                              read_adapter_config(adapter_dir)),
         "status": f"**Status: {_checkpoint_status(args, record)}; the validation scores below are those of this step"
         + (f", on the first {args['max_eval_sentences']} sentences of each dev split" if args.get("max_eval_sentences") else "")
         + ".**",
@@ -252,7 +254,7 @@ def checkpoint_record(train_args: dict, trainer_state: dict) -> dict:
             "dev_metrics": evaluations[-1] if evaluations else {}}
 
 
-def _checkpoint_summary(record: dict, entity_types: list[str], backbone: str) -> dict:
+def _checkpoint_summary(record: dict, entity_types: list[str], backbone: str, adapter_config: dict | None = None) -> dict:
     args = record["train_args"]
     return {
         "backbone": backbone,
@@ -261,7 +263,7 @@ def _checkpoint_summary(record: dict, entity_types: list[str], backbone: str) ->
         "dbr": args["dbr"],
         "dataset_names_in_instructions": not args["no_dataset_name"],
         "bidirectional": not args["causal"],
-        "lora": lora_summary(args),
+        "lora": lora_summary(args, adapter_config),
         "init_adapter": args.get("init_adapter"),
         "learning_rate_schedule": learning_rate_schedule(args),
         "global_step": f"{record['global_step']} ({run_kind(args)})",
