@@ -9,6 +9,9 @@ into an adapter folder whose merge equals the soup of the merged models, small e
 
     python average_models.py --models FOLDER_A FOLDER_B --output runs/soup            # full folders
     python average_models.py --adapters ADAPTER_A ADAPTER_B --output runs/soup-adapter  # adapter folders
+
+`--max-rank R` keeps the adapter of a soup of many ingredients at the size of one: each module's averaged delta is
+replaced by its best rank-R approximation (truncated SVD, Eckart-Young), and soup.json records what that lost.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from adapter_vaner import ADAPTER_CONFIG, ADAPTER_WEIGHTS, LORA_A, LORA_B, plain_lora_scale, read_adapter_config
 from export_model import LORA_DTYPES, RUN_ARGS, SOUP_RECORD, STATE_DIR, cast_lora_factors, checkpoint_record
 
-__all__ = ["average_adapters", "average_models", "ingredient_record", "main"]
+__all__ = ["average_adapters", "average_models", "ingredient_record", "main", "truncate_lora_rank"]
 
 WEIGHTS = "model.safetensors"
 # a model card, scores and provenance describe one model, not the average
@@ -67,6 +70,33 @@ def ingredient_record(folder: Path) -> dict:
     return {"folder": str(folder), **checkpoint_record(json.loads(args_file.read_text()), json.loads(state_file.read_text()))}
 
 
+def truncate_lora_rank(state: dict[str, torch.Tensor], max_rank: int) -> tuple[dict[str, torch.Tensor], list[float]]:
+    """`state` with each LoRA pair (B, A) of rank above `max_rank` replaced by the rank-`max_rank` factors of the
+    best approximation of B @ A, and each truncated delta's relative Frobenius error (the dropped singular values'
+    share). Computed in float64 through QR of both factors, so only a rank x rank matrix is decomposed."""
+    if max_rank < 1:
+        raise ValueError(f"max_rank must be at least 1, got {max_rank}")
+    truncated, errors = dict(state), []
+    for a_name in [name for name in state if name.endswith(LORA_A)]:
+        b_name = a_name[: -len(LORA_A)] + LORA_B
+        a, b = state[a_name], state[b_name]
+        if a.shape[0] <= max_rank:
+            continue
+        q_b, r_b = torch.linalg.qr(b.to(torch.float64))
+        q_a, r_a = torch.linalg.qr(a.to(torch.float64).T)
+        u, singular, vh = torch.linalg.svd(r_b @ r_a.T)
+        kept = min(max_rank, singular.numel())
+        root = singular[:kept].sqrt()
+        new_b = torch.zeros(b.shape[0], max_rank, dtype=torch.float64)
+        new_a = torch.zeros(max_rank, a.shape[1], dtype=torch.float64)
+        new_b[:, :kept] = q_b @ u[:, :kept] * root
+        new_a[:kept] = root[:, None] * (vh[:kept] @ q_a.T)
+        truncated[b_name], truncated[a_name] = new_b.to(b.dtype).contiguous(), new_a.to(a.dtype).contiguous()
+        total = singular.square().sum()
+        errors.append(float((singular[kept:].square().sum() / total).sqrt()) if total > 0 else 0.0)
+    return truncated, errors
+
+
 def _write(folders: list[Path], output: str | Path, weights: dict[str, dict[str, torch.Tensor]], method: str) -> Path:
     """`output` with the first folder's other files (config, code, tokenizer), the given weight files and the
     soup record (SOUP_RECORD) naming what was averaged and how."""
@@ -94,13 +124,15 @@ def average_models(folders: list[str | Path], output: str | Path) -> Path:
     return _write(folders, output, {WEIGHTS: averaged}, "uniform mean of every weight tensor")
 
 
-def average_adapters(folders: list[str | Path], output: str | Path, lora_dtype: torch.dtype | None = None) -> Path:
+def average_adapters(folders: list[str | Path], output: str | Path, lora_dtype: torch.dtype | None = None,
+                     max_rank: int | None = None) -> Path:
     """Write one LoRA adapter whose merged model is the uniform average of `folders`' merged models.
 
     delta = mean_i(s_i * B_i @ A_i) = [s_1 B_1 / n, ..., s_n B_n / n] @ [A_1; ...; A_n], saved with rank sum(r_i)
     and alpha equal to that rank (scale 1, plain LoRA); s_i is the scale adapter_vaner's merge applies (alpha/r, or
     alpha/sqrt(r) for rsLoRA); fully trained modules (the head) are averaged as they are. `lora_dtype` stores
-    the factors in another dtype (float16 halves the file; the merge computes in float32 either way).
+    the factors in another dtype (float16 halves the file; the merge computes in float32 either way). `max_rank`
+    caps the rank by truncated SVD of each module's delta (truncate_lora_rank), which is no longer exact.
     """
     folders = [Path(f) for f in folders]
     states = _matching_weights(folders, ADAPTER_WEIGHTS, "--adapters needs adapter folders (export_model.py ship)")
@@ -119,10 +151,15 @@ def average_adapters(folders: list[str | Path], output: str | Path, lora_dtype: 
         else:
             averaged[name] = _mean([s[name] for s in states])
     rank = sum(config["r"] for config in configs)
+    method = (f"uniform mean of the merged models, written as one plain LoRA of rank {rank} (the ingredients' "
+              f"factors side by side, each B scaled by its LoRA scale over {n}); heads averaged")
+    if max_rank is not None and max_rank < rank:
+        averaged, errors = truncate_lora_rank(averaged, max_rank)
+        method += (f"; then each module's delta truncated to its best rank-{max_rank} approximation (SVD), relative "
+                   f"Frobenius error mean {sum(errors) / len(errors):.4f}, max {max(errors):.4f} over {len(errors)} modules")
+        rank = max_rank
     written = _write(folders, output, {ADAPTER_WEIGHTS: cast_lora_factors(averaged, lora_dtype)},
-                     f"uniform mean of the merged models, written as one plain LoRA of rank {rank} (the ingredients' "
-                     f"factors side by side, each B scaled by its LoRA scale over {n}); heads averaged"
-                     + (f"; factors stored as {lora_dtype}" if lora_dtype else ""))
+                     method + (f"; factors stored as {lora_dtype}" if lora_dtype else ""))
     (written / ADAPTER_CONFIG).write_text(json.dumps({**configs[0], "r": rank, "lora_alpha": rank, "use_rslora": False}, indent=2) + "\n")
     return written
 
@@ -135,11 +172,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", required=True, help="folder for the averaged model")
     parser.add_argument("--lora-dtype", choices=sorted(LORA_DTYPES),
                         help="with --adapters: store the LoRA factors in this dtype (default: as the inputs)")
+    parser.add_argument("--max-rank", type=int,
+                        help="with --adapters: cap the averaged LoRA's rank by truncated SVD of each module's delta "
+                             "(default: the exact average, rank = the sum of the ingredients' ranks)")
     args = parser.parse_args(argv)
-    if args.models and args.lora_dtype:
-        parser.error("--lora-dtype applies to --adapters only")
+    if args.models and (args.lora_dtype or args.max_rank is not None):
+        parser.error("--lora-dtype and --max-rank apply to --adapters only")
+    if args.max_rank is not None and args.max_rank < 1:
+        parser.error(f"--max-rank must be at least 1, got {args.max_rank}")
     print(average_models(args.models, args.output) if args.models
-          else average_adapters(args.adapters, args.output, LORA_DTYPES.get(args.lora_dtype)))
+          else average_adapters(args.adapters, args.output, LORA_DTYPES.get(args.lora_dtype), args.max_rank))
 
 
 if __name__ == "__main__":

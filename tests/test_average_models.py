@@ -131,3 +131,43 @@ def test_lora_factors_stored_in_float16_merge_to_the_same_soup(tmp_path, tiny_to
     assert "float16" in (tmp_path / "fp16" / "soup.json").read_text()
     with pytest.raises(SystemExit):
         main(["--models", str(tmp_path / "a"), str(tmp_path / "b"), "--output", str(tmp_path / "x"), "--lora-dtype", "float16"])
+
+
+def test_max_rank_keeps_the_best_low_rank_approximation_of_each_delta(tmp_path, tiny_tokenizer):
+    for index, name in enumerate("abc"):
+        _adapter(tiny_tokenizer, tmp_path / name, seed=index + 1, r=4, alpha=8)
+    folders = [tmp_path / name for name in "abc"]
+    exact = average_adapters(folders, tmp_path / "exact")
+    main(["--adapters", *map(str, folders), "--output", str(tmp_path / "cut"), "--max-rank", "5"])
+    config = adapter_vaner.read_adapter_config(tmp_path / "cut")
+    assert (config["r"], config["lora_alpha"]) == (5, 5)
+    base = build_tiny_model(tiny_tokenizer, "llama").state_dict()
+    merged_exact, merged_cut = _merged(tiny_tokenizer, exact), _merged(tiny_tokenizer, tmp_path / "cut")
+    truncated_modules = 0
+    for key in base:
+        delta = (merged_exact[key] - base[key]).double()
+        if delta.dim() != 2 or "classifier" in key or not delta.any():  # not a LoRA target: kept exactly
+            torch.testing.assert_close(merged_cut[key], merged_exact[key], atol=1e-5, rtol=1e-5)
+            continue
+        u, s, vh = torch.linalg.svd(delta, full_matrices=False)
+        best = (u[:, :5] * s[:5]) @ vh[:5]  # Eckart-Young: the closest rank-5 matrix
+        torch.testing.assert_close((merged_cut[key] - base[key]).double(), best, atol=1e-4, rtol=1e-4)
+        assert torch.linalg.matrix_rank(delta).item() > 5  # so the cut really dropped something
+        truncated_modules += 1
+    assert truncated_modules > 0
+    assert "best rank-5 approximation" in (tmp_path / "cut" / "soup.json").read_text()
+    # a cap at or above the summed rank is the exact average
+    uncut = average_adapters(folders, tmp_path / "uncut", max_rank=12)
+    assert adapter_vaner.read_adapter_config(uncut)["r"] == 12
+    for key, tensor in load_file(str(exact / adapter_vaner.ADAPTER_WEIGHTS)).items():
+        torch.testing.assert_close(load_file(str(uncut / adapter_vaner.ADAPTER_WEIGHTS))[key], tensor)
+
+
+def test_max_rank_is_checked(tmp_path, tiny_tokenizer):
+    _adapter(tiny_tokenizer, tmp_path / "a", seed=1, r=4, alpha=8)
+    _adapter(tiny_tokenizer, tmp_path / "b", seed=2, r=4, alpha=8)
+    with pytest.raises(SystemExit):
+        main(["--adapters", str(tmp_path / "a"), str(tmp_path / "b"), "--output", str(tmp_path / "x"), "--max-rank", "0"])
+    with pytest.raises(SystemExit):
+        main(["--models", str(tmp_path / "a"), str(tmp_path / "b"), "--output", str(tmp_path / "x"), "--max-rank", "4"])
+    assert not (tmp_path / "x").exists()
