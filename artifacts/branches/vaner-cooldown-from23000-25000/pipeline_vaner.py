@@ -1,0 +1,262 @@
+"""The token-classification pipeline shipped with VANER models: text in, typed spans with character offsets out.
+
+It travels to the Hub with the model (torch, transformers and the standard library only) and is named in
+`config.custom_pipelines`, so `pipeline("token-classification", model=..., trust_remote_code=True)` builds it.
+
+Text is split into sentences and words; each sentence is paired with the instruction of every requested
+entity type (long sentences cut into overlapping windows); all those sequences, across types and across the
+texts of a list, go through the model in length-sorted padded batches; windows are stitched back and word
+tags decoded into spans.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+import torch
+from transformers import Pipeline
+
+try:  # imported as a Hub module
+    from .linking_vaner import EntityLinker, expand_short_forms, find_abbreviations
+    from .processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words
+except ImportError:  # imported from a source checkout
+    from linking_vaner import EntityLinker, expand_short_forms, find_abbreviations
+    from processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words
+
+__all__ = ["VanerTokenClassificationPipeline", "word_probabilities", "tag_words"]
+
+
+@dataclass(frozen=True)
+class _Texts:
+    """A batch of texts handled as one pipeline input, so that their sequences share forward batches."""
+
+    texts: tuple[str, ...]
+
+
+@dataclass
+class _Row:
+    """One model sequence: a window of one sentence, instructed for one entity type."""
+
+    sentence: int
+    entity_type: str
+    window: EncodedWindow
+    dataset: str | None = None  # the corpus named in the instruction, if any
+
+
+def word_probabilities(
+    model, windows: list[EncodedWindow], pad_token_id: int | None, batch_size: int, device: torch.device | str
+) -> list[torch.Tensor]:
+    """O/B/I probabilities of every word of every window: length-sorted, right-padded batches, no gradients.
+
+    Shared by the pipeline and by evaluation, so a test sentence is scored exactly as a user sees it tagged.
+    """
+    result: list[torch.Tensor | None] = [None] * len(windows)
+    order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
+    pad_token_id = 0 if pad_token_id is None else pad_token_id
+    with torch.no_grad():
+        for batch_start in range(0, len(order), batch_size):
+            batch = order[batch_start : batch_start + batch_size]
+            width = max(len(windows[i].input_ids) for i in batch)
+            input_ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)
+            attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for slot, index in enumerate(batch):
+                ids = windows[index].input_ids
+                input_ids[slot, : len(ids)] = torch.tensor(ids)
+                attention_mask[slot, : len(ids)] = 1
+            logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
+            probs = logits.float().softmax(-1).cpu()
+            for slot, index in enumerate(batch):
+                result[index] = probs[slot, windows[index].word_token_index]
+    return result
+
+
+def tag_words(probs: torch.Tensor, o_bias: float = 0.0) -> tuple[list[int], torch.Tensor]:
+    """O/B/I tags (argmax, `o_bias` added to the O log-probability) and the probability of each chosen tag.
+
+    A positive `o_bias` asks for surer spans: a model that over-tags (precision below recall) is corrected
+    without retraining; `config.o_bias` holds one per entity type, tuned on dev splits (calibrate_o_bias.py).
+    Shared by the pipeline and by evaluation, so scores are those of the spans a user sees.
+    """
+    scores = probs.float().clamp_min(1e-12).log()
+    if o_bias:
+        scores[:, 0] += o_bias
+    tags = scores.argmax(-1)
+    return tags.tolist(), probs.gather(-1, tags.unsqueeze(-1)).squeeze(-1)
+
+
+class VanerTokenClassificationPipeline(Pipeline):
+    """Biomedical NER for every entity type the model knows, with no instruction written by the user.
+
+    Call arguments (also accepted when building the pipeline):
+        entity_types (`str` or `list[str]`, *optional*): narrow to these types (default: all of
+            `model.config.entity_types`); an unknown type raises `ValueError` listing the known ones.
+        dataset (`str`, *optional*): steer with a training corpus' instruction (e.g. `"NCBI-disease"`); tags only
+            that corpus' entity type unless `entity_types` says otherwise.
+        forward_batch_size (`int`, *optional*, defaults to 32): sequences per forward pass.
+        link (`bool`, `str` or `EntityLinker`, *optional*, defaults to `False`): add KB concept ids to every span;
+            `True` uses `model.config.linking_index`, a string names a linking index folder or Hub repo
+            (`build_linking_index.py`), a ready `EntityLinker` is used as it is (e.g. after `add_names` gave it a
+            dictionary: a corpus's annotations, your own synonyms). Abbreviations defined in the text (`long form (SF)`) are linked
+            through their long form; a coordinated span (`breast and ovarian cancer`) gets one id per conjunct.
+        link_top_k (`int`, *optional*, defaults to 1): concept ids per span (a coordinated span: at least one per
+            conjunct).
+        link_id_prefixes (`list[str]`, *optional*): keep only ids of these vocabularies (e.g. `["MESH"]`); by
+            default every vocabulary of the index competes.
+
+    Returns, per text, a list of `{"entity_group", "word", "start", "end", "score"}` sorted by position;
+    `text[start:end] == word`. With `link`, each span also has `"ids": [{"id", "name", "score"}, ...]`.
+    """
+
+    _load_tokenizer = True
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_video_processor = False
+    texts_per_call = 64
+
+    def _sanitize_parameters(
+        self,
+        entity_types: str | list[str] | None = None,
+        dataset: str | None = None,
+        forward_batch_size: int | None = None,
+        link: bool | str | EntityLinker | None = None,
+        link_top_k: int | None = None,
+        link_id_prefixes: list[str] | None = None,
+        **unused: Any,
+    ) -> tuple[dict, dict, dict]:
+        if unused:
+            raise TypeError(f"VanerTokenClassificationPipeline got unexpected argument(s): {sorted(unused)}")
+        preprocess: dict[str, Any] = {}
+        if entity_types is not None or dataset is not None:
+            preprocess["entity_types"] = self._requested_types(entity_types, dataset)
+            preprocess["dataset"] = dataset
+        forward = {} if forward_batch_size is None else {"forward_batch_size": int(forward_batch_size)}
+        if forward.get("forward_batch_size", 1) < 1:
+            raise ValueError(f"forward_batch_size must be >= 1, got {forward_batch_size}")
+        postprocess: dict[str, Any] = {}
+        if link:
+            postprocess["linker"] = self._linker(link)
+            postprocess["link_top_k"] = 1 if link_top_k is None else int(link_top_k)
+            postprocess["link_id_prefixes"] = link_id_prefixes
+        return preprocess, forward, postprocess
+
+    def _linker(self, link: bool | str | EntityLinker) -> EntityLinker:
+        """The entity linker for `link` (True: the config's index), loaded once per pipeline; a ready linker (e.g.
+        one given a dictionary with `add_names`) is used as it is."""
+        if not isinstance(link, (bool, str, os.PathLike)):
+            if not callable(getattr(link, "link", None)):
+                raise TypeError(f"link must be True, an index folder / Hub repo or an EntityLinker, got {type(link).__name__}")
+            return link
+        location = self.model.config.linking_index if link is True else link
+        if not location:
+            raise ValueError("link=True needs model.config.linking_index; pass link='index folder or Hub repo'")
+        linkers = self.__dict__.setdefault("_linkers", {})
+        if location not in linkers:
+            linkers[location] = EntityLinker.from_pretrained(location)
+        return linkers[location]
+
+    def _requested_types(self, entity_types: str | list[str] | None, dataset: str | None) -> list[str]:
+        config = self.model.config
+        if dataset is not None:
+            if dataset not in config.dataset_names:
+                raise ValueError(f"Unknown dataset {dataset!r}; this model knows {list(config.dataset_names)}")
+            if entity_types is None and dataset in config.dataset_entity_types:
+                entity_types = [config.dataset_entity_types[dataset]]
+        return config.check_entity_types(entity_types)
+
+    def __call__(self, inputs: str | Iterable[str], **kwargs: Any):
+        if isinstance(inputs, str):
+            return super().__call__(_Texts((inputs,)), **kwargs)[0]
+        if isinstance(inputs, (list, tuple)):
+            return list(self._stream(inputs, **kwargs))
+        return self._stream(inputs, **kwargs)
+
+    def _stream(self, texts: Iterable[str], **kwargs: Any) -> Iterator[list[dict]]:
+        iterator = iter(texts)
+        while chunk := tuple(itertools.islice(iterator, self.texts_per_call)):
+            for position, text in enumerate(chunk):
+                if not isinstance(text, str):
+                    raise TypeError(f"input {position} is {type(text).__name__}, expected str")
+            yield from super().__call__(_Texts(chunk), **kwargs)
+
+    def preprocess(self, inputs: _Texts, entity_types: list[str] | None = None, dataset: str | None = None) -> dict:
+        config = self.model.config
+        entity_types = entity_types if entity_types is not None else list(config.entity_types)
+        dataset_type = config.dataset_entity_types.get(dataset) if dataset is not None else None
+        sentences: list[tuple[int, list[Word]]] = []
+        rows: list[_Row] = []
+        for text_index, text in enumerate(inputs.texts):
+            for start, end in split_sentences(text):
+                words = split_words(text, start, end)
+                if not words:
+                    continue
+                sentence = len(sentences)
+                sentences.append((text_index, words))
+                for entity_type in entity_types:
+                    steer = dataset if dataset is not None and dataset_type in (None, entity_type) else None
+                    instruction = config.render_instruction(entity_type, steer)
+                    for window in encode_windows(
+                        self.tokenizer, instruction, [w.text for w in words], None, config.max_length, config.stride
+                    ):
+                        rows.append(_Row(sentence, entity_type, window, steer))
+        return {"texts": inputs.texts, "sentences": sentences, "rows": rows}
+
+    def _forward(self, model_inputs: dict, forward_batch_size: int = 32) -> dict:
+        windows = [row.window for row in model_inputs["rows"]]
+        word_probs = word_probabilities(self.model, windows, self.tokenizer.pad_token_id, forward_batch_size, self.device)
+        return {**model_inputs, "word_probs": word_probs}
+
+    def postprocess(
+        self,
+        model_outputs: dict,
+        linker: EntityLinker | None = None,
+        link_top_k: int = 1,
+        link_id_prefixes: list[str] | None = None,
+    ) -> list[list[dict]]:
+        texts, sentences = model_outputs["texts"], model_outputs["sentences"]
+        grouped: dict[tuple[int, str], list[tuple[_Row, torch.Tensor]]] = {}
+        for row, probs in zip(model_outputs["rows"], model_outputs["word_probs"]):
+            grouped.setdefault((row.sentence, row.entity_type), []).append((row, probs))
+        results: list[list[dict]] = [[] for _ in texts]
+        for (sentence, entity_type), windows in grouped.items():
+            text_index, words = sentences[sentence]
+            probs = torch.stack(
+                merge_windows(
+                    len(words), [(r.window.word_start, r.window.word_end) for r, _ in windows], [p for _, p in windows]
+                )
+            )
+            named = windows[0][0].dataset is not None
+            tags, confidence = tag_words(probs, self.model.config.bias_for(entity_type, named))
+            for first, last in decode_spans(tags):
+                start, end = words[first].start, words[last - 1].end
+                results[text_index].append(
+                    {
+                        "entity_group": entity_type,
+                        "word": texts[text_index][start:end],
+                        "start": start,
+                        "end": end,
+                        "score": float(confidence[first:last].mean()),
+                    }
+                )
+        for spans in results:
+            spans.sort(key=lambda span: (span["start"], -span["end"], span["entity_group"]))
+        if linker is not None:
+            _add_concept_ids(texts, results, linker, link_top_k, link_id_prefixes)
+        return results
+
+
+def _add_concept_ids(
+    texts: tuple[str, ...], results: list[list[dict]], linker: EntityLinker, top_k: int, id_prefixes: list[str] | None
+) -> None:
+    """Link every span in one batched call; short forms defined in its text are linked by their long forms."""
+    spans = [span for spans in results for span in spans]
+    mentions = []
+    for text, text_spans in zip(texts, results):
+        abbreviations = find_abbreviations(text) if text_spans else {}
+        mentions += [expand_short_forms(span["word"], abbreviations) for span in text_spans]
+    types = [span["entity_group"] for span in spans]
+    for span, ids in zip(spans, linker.link(mentions, types, top_k=top_k, id_prefixes=id_prefixes)):
+        span["ids"] = ids
