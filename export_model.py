@@ -292,8 +292,10 @@ def _soup_summary(ingredients: list[dict], config: VanerConfig, backbone: str, c
                       for item in ingredients)
     lora = parts[0]["lora"]
     if lora:
-        lora = {**lora, "r": f"{lora['r']} per averaged checkpoint ({read_adapter_config(record_file.parent)['r']} "
-                             "in the averaged adapter)"}
+        soup_rank = read_adapter_config(record_file.parent)["r"]
+        exact = soup_rank == sum(part["lora"]["r"] for part in parts)
+        lora = {**lora, "r": f"{lora['r']} per averaged checkpoint ({soup_rank} in the averaged adapter"
+                             + ("" if exact else ", its best rank-" + str(soup_rank) + " approximation by SVD") + ")"}
     dev = {}
     if calibration:
         for corpus, scores in calibration["corpora"].items():

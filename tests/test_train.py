@@ -402,6 +402,11 @@ def test_soup_of_shipped_checkpoints_ships_with_its_provenance(setup):
     assert "| NCBI-disease | 40.00 | 43.00 | 41.50 |" in card and "first 1000 sentences of each dev split" in card
     soup_model = AutoModelForTokenClassification.from_pretrained(str(folder), trust_remote_code=True)
     assert soup_model.config.o_bias == {"Disease": 0.25}
+    cut = average_adapters(shipped, tmp_path / "soup-cut", max_rank=5)  # a rank-capped soup says so on its card
+    export_model.main(["ship", "--soup", str(cut), "--output", str(tmp_path / "shipped-cut"),
+                       "--backbone", str(tmp_path / "backbone")])
+    assert ("| LoRA | r=4 per averaged checkpoint (5 in the averaged adapter, its best rank-5 approximation by SVD)"
+            in (tmp_path / "shipped-cut" / "README.md").read_text())
 
     export_model.main(["ship", "--run", str(tmp_path / "run"), "--checkpoint", str(checkpoints[1]), "--output",
                        str(tmp_path / "half"), "--backbone", str(tmp_path / "backbone"), "--lora-dtype", "float16"])
