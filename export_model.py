@@ -294,8 +294,8 @@ def _soup_summary(ingredients: list[dict], config: VanerConfig, backbone: str, c
     if lora:
         soup_rank = read_adapter_config(record_file.parent)["r"]
         exact = soup_rank == sum(part["lora"]["r"] for part in parts)
-        lora = {**lora, "r": f"{lora['r']} per averaged checkpoint ({soup_rank} in the averaged adapter"
-                             + ("" if exact else ", its best rank-" + str(soup_rank) + " approximation by SVD") + ")"}
+        cut = "" if exact else f", its best rank-{soup_rank} approximation by SVD"
+        lora = {**lora, "r": f"{lora['r']} per averaged checkpoint ({soup_rank} in the averaged adapter{cut})"}
     dev = {}
     if calibration:
         for corpus, scores in calibration["corpora"].items():
