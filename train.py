@@ -333,6 +333,8 @@ def main(argv: list[str] | None = None) -> Path:
     train_output = trainer.train(resume_from_checkpoint=resume_from)
     if lr_schedule is not None:  # the card and summary show the schedule the run followed (a budget plans it)
         args.decay_from, args.decay_steps = lr_schedule.decay_from, lr_schedule.decay_steps
+    if trainer.state.best_model_checkpoint:  # the final '[eval step N]' line scores this checkpoint, not step N
+        logger.info("final evaluation: dev-selected %s", trainer.state.best_model_checkpoint)
     final_metrics = trainer.evaluate()
     if not trainer.is_world_process_zero():  # several processes (torchrun / accelerate): one writes and pushes
         return Path(args.output_dir) / "model"
