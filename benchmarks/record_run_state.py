@@ -21,6 +21,18 @@ from benchmarks.common import RESULTS_DIR, machine, write_results  # noqa: E402
 from dev_selection import training_seconds  # noqa: E402
 
 
+def best_evaluation(evaluations: list[dict]) -> tuple[str | None, float | None]:
+    """The checkpoint name and mean dev F1 of the best evaluation in the log history.
+
+    Read from the history rather than trainer_state's `best_model_checkpoint`, which the Trainer clears on
+    resume once that checkpoint folder has been rotated away (save_total_limit) or the run moved machines.
+    """
+    if not evaluations:
+        return None, None
+    best = max(evaluations, key=lambda entry: entry["eval_mean_f1"])
+    return f"checkpoint-{best['step']}", best["eval_mean_f1"]
+
+
 def checkpoint_fields(checkpoint: Path) -> dict:
     """What a checkpoint's trainer_state.json says about the run: step, every dev evaluation, the last log."""
     state_file = checkpoint / "trainer_state.json"
@@ -30,13 +42,14 @@ def checkpoint_fields(checkpoint: Path) -> dict:
     history = state["log_history"]
     evaluations = [entry for entry in history if "eval_mean_f1" in entry]
     logs = [entry for entry in history if "loss" in entry]
+    best_checkpoint, best_f1 = best_evaluation(evaluations)
     return {
         "global_step": state["global_step"],
         "max_steps": state["max_steps"],
         "dev_evaluations_first_200_sentences_per_corpus": evaluations,
         "last_log": logs[-1] if logs else None,
-        "best_checkpoint": Path(state["best_model_checkpoint"]).name if state.get("best_model_checkpoint") else None,
-        "best_mean_dev_f1": state.get("best_metric"),
+        "best_checkpoint": best_checkpoint,
+        "best_mean_dev_f1": best_f1,
         "training_seconds_all_segments": training_seconds(history),
     }
 
