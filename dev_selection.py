@@ -26,6 +26,7 @@ __all__ = [
     "FitStepsToTimeBudget",
     "SchedulerFollowsGlobalStep",
     "StableThenLinearDecay",
+    "dev_evaluations",
     "dev_selected_training_arguments",
     "training_seconds",
 ]
@@ -221,6 +222,11 @@ def dev_selected_training_arguments(
         save_only_model=False,
         use_cpu=not torch.cuda.is_available(),
     )
+
+
+def dev_evaluations(log_history: list[dict]) -> list[dict]:
+    """The dev evaluations (entries with `eval_mean_f1`) of a Trainer log history, in step order."""
+    return [entry for entry in log_history if "eval_mean_f1" in entry]
 
 
 def training_seconds(log_history: list[dict]) -> float:

@@ -47,7 +47,7 @@ import tokenization_vaner
 from adapter_vaner import ADAPTER_WEIGHTS, LORA_A, LORA_B, find_adapter_only_weights, read_adapter_config
 from backbones import DEFAULT_BACKBONE, default_cache_dir, load_tokenizer, resolve_backbone
 from configuration_vaner import VanerConfig
-from dev_selection import training_seconds
+from dev_selection import dev_evaluations, training_seconds
 from lora import load_lora
 from model_card import is_cooldown_branch, learning_rate_schedule, lora_summary, run_kind, write_model_card
 from modeling_vaner import VanerForTokenClassification
@@ -247,7 +247,7 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
 def checkpoint_record(train_args: dict, trainer_state: dict) -> dict:
     """What a model card needs of one checkpoint: its run's train.py arguments, its step, the run's training time
     up to it (every resumed segment) and its last dev scores."""
-    evaluations = [entry for entry in trainer_state["log_history"] if "eval_mean_f1" in entry]
+    evaluations = dev_evaluations(trainer_state["log_history"])
     return {"train_args": train_args, "global_step": trainer_state["global_step"],
             "max_steps": trainer_state.get("max_steps"),
             "train_runtime_seconds": training_seconds(trainer_state["log_history"]),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import RESULTS_DIR, machine, write_results  # noqa: E402
-from dev_selection import training_seconds  # noqa: E402
+from dev_selection import dev_evaluations, training_seconds  # noqa: E402
 
 
 def best_evaluation(evaluations: list[dict]) -> tuple[str | None, float | None]:
@@ -40,7 +40,7 @@ def checkpoint_fields(checkpoint: Path) -> dict:
         raise SystemExit(f"--checkpoint {checkpoint}: no trainer_state.json (not a Trainer checkpoint)")
     state = json.loads(state_file.read_text())
     history = state["log_history"]
-    evaluations = [entry for entry in history if "eval_mean_f1" in entry]
+    evaluations = dev_evaluations(history)
     logs = [entry for entry in history if "loss" in entry]
     best_checkpoint, best_f1 = best_evaluation(evaluations)
     return {
