@@ -21,6 +21,7 @@ import warnings
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 __all__ = [
+    "BestWithinThisRun",
     "DecayAsGiven",
     "DevF1Trainer",
     "FitStepsToTimeBudget",
@@ -63,6 +64,22 @@ class DecayAsGiven(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         vars(self.schedule).update(self.fields)
+
+
+class BestWithinThisRun(TrainerCallback):
+    """Makes a branch select its checkpoint among its own: a run resumed from another run's checkpoint forgets the
+    best dev score and checkpoint that the other run's trainer state carries.
+
+    Otherwise a cooldown branched off a constant-LR trunk would keep the trunk's best as the one to beat and, when
+    none of its own evaluations beat it, reload the trunk's checkpoint at the end: its final model would be a
+    trunk point and its checkpoint rotation would not protect its own best. Resuming a run from its own checkpoint
+    keeps that run's best. The Trainer loads the resumed state before `on_train_begin`.
+    """
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        best = state.best_model_checkpoint
+        if best is not None and not Path(best).resolve().is_relative_to(Path(args.output_dir).resolve()):
+            state.best_model_checkpoint = state.best_metric = state.best_global_step = None
 
 
 class StableThenLinearDecay:
@@ -148,6 +165,7 @@ class DevF1Trainer(Trainer):
         self.lr_schedule = lr_schedule
         self.dev_history: list[dict] = []
         self.add_callback(SchedulerFollowsGlobalStep())
+        self.add_callback(BestWithinThisRun())
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_schedule is None:

@@ -332,6 +332,7 @@ def test_cooldown_branch_decays_the_lr_from_a_constant_lr_checkpoint(setup):
     assert branch == {1: 2e-4, 2: 2e-4, 3: 2e-4, 4: pytest.approx(1e-4)}
     summary = json.loads((tmp_path / "branch" / "model" / "training_summary.json").read_text())
     assert summary["global_step"] == 4 and summary["resumed_from"] == str(fork)
+    assert summary["best_checkpoint"] == str(tmp_path / "branch" / "checkpoints" / "checkpoint-4")  # its own best
     assert not (tmp_path / "trunk" / "checkpoints" / "checkpoint-6").exists()  # the trunk is left as it was
     # the branch saw the trunk's batches 3-4: with the LR halved at step 4 its weights must differ from the trunk's
     trunk_weights = load_file(tmp_path / "trunk" / "checkpoints" / "checkpoint-4" / "adapter_model.safetensors")
@@ -344,6 +345,22 @@ def test_cooldown_branch_decays_the_lr_from_a_constant_lr_checkpoint(setup):
     assert "Status: the end of a cooldown branch (LR decayed to 0 from step 2 to 4)" in card
     assert "| learning rate | 0.0002 constant to step 2, then linearly to 0 by step 4 (AdamW, cooldown branch) |" in card
     assert "| learning rate | 0.0002 constant to step 2" in (tmp_path / "branch" / "model" / "README.md").read_text()
+
+
+def test_a_branch_forgets_the_best_of_the_run_it_was_resumed_from(tmp_path):
+    from types import SimpleNamespace
+
+    from transformers import TrainerControl, TrainerState
+
+    from dev_selection import BestWithinThisRun
+
+    args = SimpleNamespace(output_dir=str(tmp_path / "branch" / "checkpoints"))
+    own = str(tmp_path / "branch" / "checkpoints" / "checkpoint-6")
+    for best, kept in [(str(tmp_path / "trunk" / "checkpoints" / "checkpoint-2"), False), (own, True)]:
+        state = TrainerState(best_metric=79.8, best_model_checkpoint=best, best_global_step=2)
+        BestWithinThisRun().on_train_begin(args, state, TrainerControl())
+        assert (state.best_metric, state.best_model_checkpoint, state.best_global_step) == (
+            (79.8, best, 2) if kept else (None, None, None))
 
 
 def test_decay_follows_the_global_step_after_a_restore_without_optimizer_state(setup):
