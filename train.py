@@ -10,7 +10,8 @@ Checkpoints are selected on the mean entity F1 over the validation splits (never
 continues a killed run from its last checkpoint with the same result as an uninterrupted run. The LR is the
 paper's constant 2e-4; `--resume CHECKPOINT --decay-from STEP --decay-steps N` branches a cooled-down run off
 a constant-LR one (warmup-stable-decay): from that checkpoint the LR falls linearly to zero over N steps, on
-the batches the trunk would have seen next. `--time-budget-minutes M` plans the steps instead (a leased GPU):
+the batches the trunk would have seen next, and selects its best among its own checkpoints.
+`--time-budget-minutes M` plans the steps instead (a leased GPU):
 it measures the step time, then ends the run inside M minutes with the last `--budget-decay-fraction` of its
 steps as the linear decay. The final
 folder is a complete Hub model repo (code files, config with auto_map, tokenizer, model card); multi-GPU and
