@@ -1,0 +1,1 @@
+../../../linking_vaner.py
