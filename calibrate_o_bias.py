@@ -3,6 +3,8 @@
 A VANER model that over-tags (precision well below recall) gains F1 from a small bias towards O. The model runs
 once per dev sentence; every bias of the grid then re-decodes the same probabilities, so the sweep is cheap.
 For each entity type the bias with the best mean dev F1 over that type's corpora wins (ties: the smallest |bias|).
+Biases are chosen for one `--decoding` (default: the model's `config.decoding`); the results and `--write-config`
+carry it with them, since a bias tuned for per-word argmax is not the best one for Viterbi decoding.
 
     python calibrate_o_bias.py --model MODEL_FOLDER --data-dir ../shared/data/bioner --bf16 \
         --max-sentences 1000 --results benchmarks/results/vaner_o_bias.json --write-config MODEL_FOLDER
@@ -21,7 +23,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import git_revision, machine
-from configuration_vaner import VanerConfig
+from configuration_vaner import DECODINGS, VanerConfig
 from dataset_scripts import build_instruction_examples, load_corpus
 from evaluate_model import load_for_scoring
 from evaluation import entity_scores, predict_word_probabilities, tags_from_probabilities
@@ -56,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--grid", default="-1:4:0.25", help="biases to try, LOW:HIGH:STEP (write --grid=-1:4:0.25 when LOW is negative)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--bf16", action="store_true", help="run the model in bf16")
+    parser.add_argument("--decoding", choices=DECODINGS, help="decode with this (default: the model's config.decoding)")
     parser.add_argument("--results", required=True, help="JSON file for the sweep and the chosen biases")
     parser.add_argument("--write-config", help="model folder whose config.json gets the chosen o_bias")
     parser.add_argument("--cache-dir")
@@ -70,6 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not corpora:
         raise SystemExit(f"--corpora: {args.model} names no dataset_names; list the dev corpora")
     use_names = not args.no_dataset_name
+    decoding = args.decoding or model.config.decoding
     by_type: dict[str, dict[str, tuple]] = {}
     start = time.perf_counter()
     for corpus in corpora:
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     model_seconds = time.perf_counter() - start
     chosen, curves, per_corpus = {}, {}, {}
     for entity_type, sets in by_type.items():
-        curve = {bias: {corpus: entity_scores(gold, tags_from_probabilities(probs, bias))["f1"]
+        curve = {bias: {corpus: entity_scores(gold, tags_from_probabilities(probs, bias, decoding))["f1"]
                         for corpus, (gold, probs) in sets.items()} for bias in grid}
         chosen[entity_type] = choose_bias(curve)
         curves[entity_type] = {str(bias): {c: round(f1, 2) for c, f1 in scores.items()} for bias, scores in curve.items()}
@@ -91,8 +95,8 @@ def main(argv: list[str] | None = None) -> dict:
             per_corpus[corpus] = {
                 "entity_type": entity_type,
                 "sentences": len(gold),
-                "bias_0": entity_scores(gold, tags_from_probabilities(probs, 0.0)),
-                "chosen": entity_scores(gold, tags_from_probabilities(probs, chosen[entity_type])),
+                "bias_0": entity_scores(gold, tags_from_probabilities(probs, 0.0, decoding)),
+                "chosen": entity_scores(gold, tags_from_probabilities(probs, chosen[entity_type], decoding)),
             }
         print(f"{entity_type}: o_bias {chosen[entity_type]:+.2f} | " + " | ".join(
             f"{c} {per_corpus[c]['bias_0']['f1']:.2f} -> {per_corpus[c]['chosen']['f1']:.2f}" for c in sets), flush=True)
@@ -106,6 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
         "max_sentences_per_corpus": args.max_sentences or None,
         "dataset_names_in_instructions": use_names,
         "grid": grid,
+        "decoding": decoding,
         "o_bias": chosen,
         "mean_dev_f1_bias_0": round(statistics.mean(c["bias_0"]["f1"] for c in per_corpus.values()), 2),
         "mean_dev_f1_chosen": round(statistics.mean(c["chosen"]["f1"] for c in per_corpus.values()), 2),
@@ -118,7 +123,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"mean dev F1 {result['mean_dev_f1_bias_0']:.2f} -> {result['mean_dev_f1_chosen']:.2f} -> {args.results}")
     if args.write_config:
         config = VanerConfig.from_pretrained(args.write_config)
-        config.set_o_bias(chosen, use_names)
+        if config.decoding != decoding and config.o_bias_for_mode(not use_names):
+            print(f"note: {args.write_config} now decodes with {decoding}; its biases for instructions "
+                  f"{'without' if use_names else 'with'} dataset names were chosen for {config.decoding}: recalibrate them")
+        config.set_o_bias(chosen, use_names, decoding)
         config.save_pretrained(args.write_config)
     return result
 

@@ -12,10 +12,13 @@ from dataclasses import field
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-__all__ = ["VanerConfig", "DEFAULT_ENTITY_TYPES", "IOB_LABELS"]
+__all__ = ["VanerConfig", "DEFAULT_ENTITY_TYPES", "IOB_LABELS", "DECODINGS"]
 
 DEFAULT_ENTITY_TYPES = ["Disease", "Chemical", "Gene", "Species"]
 IOB_LABELS = ["O", "B", "I"]
+# How word probabilities become tags: per-word argmax (an orphan I then starts an entity), or the best
+# IOB2-valid sequence of the whole sentence (processing_vaner.viterbi_tags).
+DECODINGS = ("argmax", "viterbi")
 
 # The token-classification pipeline shipped with the model (see pipeline_vaner.py). Stored in config.json so
 # that `pipeline("token-classification", model=..., trust_remote_code=True)` picks it up.
@@ -66,6 +69,10 @@ class VanerConfig(PreTrainedConfig):
         o_bias_no_dataset (`dict[str, float]`, *optional*, defaults to `None`):
             The same, for instructions without a dataset name (what the pipeline sends when no `dataset` is
             given); the two modes over-tag differently, so each gets its own calibration. `None`: use `o_bias`.
+        decoding (`str`, *optional*, defaults to `"argmax"`):
+            How word O/B/I probabilities (after `o_bias`) become tags: `"argmax"` tags each word alone (an I after O
+            then starts an entity); `"viterbi"` takes the best IOB2-valid sequence of the whole sentence. The
+            biases are calibrated for one decoding, so `calibrate_o_bias.py --decoding` writes both together.
         linking_index (`str`, *optional*, defaults to `None`):
             Linking index folder or Hub repo used by the pipeline's `link=True` (see `build_linking_index.py`).
         backbone_source (`str`, *optional*, defaults to `None`):
@@ -93,6 +100,7 @@ class VanerConfig(PreTrainedConfig):
     classifier_dropout: float = 0.1
     o_bias: dict[str, float] = field(default_factory=dict)
     o_bias_no_dataset: dict[str, float] | None = None
+    decoding: str = "argmax"
     linking_index: str | None = None
     backbone_source: str | None = None
 
@@ -119,12 +127,15 @@ class VanerConfig(PreTrainedConfig):
         """The O bias to decode `entity_type` with, for an instruction with or without a dataset name."""
         return float(self.o_bias_for_mode(with_dataset_name).get(entity_type, 0.0))
 
-    def set_o_bias(self, biases: dict[str, float], with_dataset_name: bool) -> None:
-        """Store calibrated biases (calibrate_o_bias.py's `o_bias`) for the instruction mode they were chosen in."""
+    def set_o_bias(self, biases: dict[str, float], with_dataset_name: bool, decoding: str | None = None) -> None:
+        """Store calibrated biases (calibrate_o_bias.py's `o_bias`) for the instruction mode they were chosen in,
+        and the `decoding` they were chosen with (`None`: keep the current one)."""
         if with_dataset_name:
             self.o_bias = dict(biases)
         else:
             self.o_bias_no_dataset = dict(biases)
+        if decoding is not None:
+            self.decoding = decoding
         self._validate_vaner_fields()
 
     def _validate_vaner_fields(self) -> None:
@@ -141,6 +152,8 @@ class VanerConfig(PreTrainedConfig):
             unknown_bias = sorted(set(biases) - set(self.entity_types))
             if unknown_bias:
                 raise ValueError(f"VanerConfig: `{name}` names types not in `entity_types` {self.entity_types}: {unknown_bias}")
+        if self.decoding not in DECODINGS:
+            raise ValueError(f"VanerConfig: `decoding` must be one of {DECODINGS}, got {self.decoding!r}")
         if self.max_length < 8:
             raise ValueError(f"VanerConfig: `max_length` must be at least 8, got {self.max_length}")
         if not 0 <= self.stride < self.max_length // 2:

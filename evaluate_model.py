@@ -24,6 +24,7 @@ from dataset_scripts import build_instruction_examples, load_corpus
 from evaluation import (
     entity_scores,
     example_biases,
+    model_decoding,
     predict_word_probabilities,
     tags_from_probabilities,
     write_conll,
@@ -42,7 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--bf16", action="store_true", help="run the model in bf16")
     parser.add_argument("--max-sentences", type=int, help="first N sentences per corpus (quick checks)")
-    parser.add_argument("--o-bias", help="calibrate_o_bias.py results JSON: decode with its o_bias instead of the config's")
+    parser.add_argument("--o-bias", help="calibrate_o_bias.py results JSON: decode with its o_bias and decoding "
+                        "instead of the config's")
     parser.add_argument("--cache-dir")
     return parser.parse_args(argv)
 
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"--o-bias {args.o_bias}: calibrated {'with' if not use_names else 'without'} dataset names, "
                              f"but this run instructs {'with' if use_names else 'without'} them"
                              f"{'' if use_names else ' (--no-dataset-name)'}; calibrate in the same mode")
-        model.config.set_o_bias(calibration["o_bias"], use_names)
+        model.config.set_o_bias(calibration["o_bias"], use_names, calibration.get("decoding", "argmax"))
     unknown = [c for c in args.corpora if use_names and c not in model.config.dataset_names]
     if unknown:
         raise SystemExit(
@@ -80,7 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
             "pass --no-dataset-name to instruct without dataset names"
         )
     results: dict = {"model": args.model, "split": args.split, "dataset_names_in_instructions": use_names,
-                     "o_bias": dict(model.config.o_bias_for_mode(use_names)), "corpora": {}}
+                     "o_bias": dict(model.config.o_bias_for_mode(use_names)), "decoding": model_decoding(model),
+                     "corpora": {}}
     for corpus in args.corpora:
         split = load_corpus(corpus, data_dir=args.data_dir, cache_dir=args.cache_dir)[args.split]
         if args.max_sentences:
@@ -90,10 +93,11 @@ def main(argv: list[str] | None = None) -> dict:
         probabilities = predict_word_probabilities(model, tokenizer, examples["instruction"], examples["tokens"],
                                                    args.batch_size, f"{args.split} {corpus}")
         biases = example_biases(model, examples, use_names)
-        predicted = tags_from_probabilities(probabilities, biases)
+        decoding = model_decoding(model)
+        predicted = tags_from_probabilities(probabilities, biases, decoding)
         scores = entity_scores(examples["labels"], predicted)
-        if any(biases):  # the same probabilities decoded by plain argmax, to show what the bias changed
-            scores["without_o_bias"] = entity_scores(examples["labels"], tags_from_probabilities(probabilities, 0.0))
+        if any(biases):  # the same probabilities decoded without the bias, to show what the bias changed
+            scores["without_o_bias"] = entity_scores(examples["labels"], tags_from_probabilities(probabilities, 0.0, decoding))
         scores["sentences"] = len(examples)
         scores["seconds"] = round(time.perf_counter() - start, 1)
         results["corpora"][corpus] = scores

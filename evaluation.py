@@ -25,6 +25,7 @@ __all__ = [
     "predict_word_tags",
     "entity_scores",
     "example_biases",
+    "model_decoding",
     "evaluate_examples",
     "write_conll",
 ]
@@ -67,10 +68,13 @@ def predict_word_probabilities(
     ]
 
 
-def tags_from_probabilities(probabilities: Sequence[torch.Tensor], o_bias: float | Sequence[float] = 0.0) -> list[list[int]]:
-    """Repaired O/B/I tags of each sentence, decoded as the pipeline does (`o_bias`: one, or one per sentence)."""
+def tags_from_probabilities(
+    probabilities: Sequence[torch.Tensor], o_bias: float | Sequence[float] = 0.0, decoding: str = "argmax"
+) -> list[list[int]]:
+    """Repaired O/B/I tags of each sentence, decoded as the pipeline does (`o_bias`: one, or one per sentence;
+    `decoding`: `config.decoding`)."""
     biases = [o_bias] * len(probabilities) if isinstance(o_bias, (int, float)) else list(o_bias)
-    return [repair_tags(tag_words(probs, bias)[0]) for probs, bias in zip(probabilities, biases)]
+    return [repair_tags(tag_words(probs, bias, decoding)[0]) for probs, bias in zip(probabilities, biases)]
 
 
 def predict_word_tags(
@@ -83,10 +87,11 @@ def predict_word_tags(
     max_length: int | None = None,
     stride: int | None = None,
     o_bias: float | Sequence[float] = 0.0,
+    decoding: str = "argmax",
 ) -> list[list[int]]:
     """O/B/I tags (0/1/2, repaired) for every word of every sentence; see `predict_word_probabilities`."""
     probabilities = predict_word_probabilities(model, tokenizer, instructions, sentences, batch_size, progress, max_length, stride)
-    return tags_from_probabilities(probabilities, o_bias)
+    return tags_from_probabilities(probabilities, o_bias, decoding)
 
 
 def entity_scores(gold: Sequence[Sequence[int]], predicted: Sequence[Sequence[int]]) -> dict[str, float]:
@@ -113,11 +118,16 @@ def example_biases(model, examples, with_dataset_name: bool = True) -> list[floa
     return [config.bias_for(entity_type, with_dataset_name) for entity_type in examples["entity_type"]]
 
 
+def model_decoding(model) -> str:
+    """The model's `config.decoding` (`"argmax"` for a plain token classifier, which has none)."""
+    return getattr(model.config, "decoding", "argmax")
+
+
 def evaluate_examples(model, tokenizer, examples, batch_size: int = 32, progress: str | None = None) -> tuple[dict, list]:
     """Scores and predicted tags for instruction-ready examples (columns instruction, entity_type, tokens, labels),
-    decoded with the model's `config.o_bias` (training's dev scoring, before any calibration)."""
+    decoded with the model's `config.o_bias` and `config.decoding` (training's dev scoring, before any calibration)."""
     predicted = predict_word_tags(model, tokenizer, examples["instruction"], examples["tokens"], batch_size, progress,
-                                  o_bias=example_biases(model, examples))
+                                  o_bias=example_biases(model, examples), decoding=model_decoding(model))
     return entity_scores(examples["labels"], predicted), predicted
 
 

@@ -91,6 +91,7 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         o_bias=_o_bias_row(summary.get("calibration")),
         o_bias_no_dataset=_o_bias_row(summary.get("calibration_no_dataset")) if summary.get("calibration_no_dataset")
         else "same as `o_bias`",
+        decoding=_decoding_row(summary.get("calibration") or summary.get("calibration_no_dataset")),
         steps=summary.get("global_step", "?"),
         runtime=summary.get("runtime")
         or (f"{summary['train_runtime_seconds'] / 3600:.2f} h" if summary.get("train_runtime_seconds") else "see the run's log"),
@@ -156,12 +157,19 @@ def _lora_row(lora: dict | None) -> str:
 def _o_bias_row(calibration: dict | None) -> str:
     """The per-type O bias the model decodes with, and the dev gain that chose it (calibrate_o_bias.py)."""
     if not calibration or not calibration.get("o_bias"):
-        return "none (plain argmax)"
+        return "none"
     biases = ", ".join(f"{t} {b:+.2f}" for t, b in calibration["o_bias"].items())
     sentences = calibration.get("max_sentences_per_corpus")
     where = f"first {sentences} dev sentences per corpus" if sentences else "the dev splits"
     return (f"{biases} on the O log-probability, chosen on {where}: mean dev F1 "
             f"{calibration['mean_dev_f1_bias_0']:.2f} -> {calibration['mean_dev_f1_chosen']:.2f}")
+
+
+def _decoding_row(calibration: dict | None) -> str:
+    """How word probabilities become tags (`config.decoding`, written with the calibrated biases)."""
+    if (calibration or {}).get("decoding", "argmax") == "viterbi":
+        return "Viterbi: the best IOB2-valid tag sequence of each sentence (`decoding`)"
+    return "per-word argmax; an I after O starts an entity (`decoding`)"
 
 
 def _loading_note(backbone_source: str | None) -> str:

@@ -20,11 +20,13 @@ import torch
 from transformers import Pipeline
 
 try:  # imported as a Hub module
+    from .configuration_vaner import DECODINGS
     from .linking_vaner import EntityLinker, expand_short_forms, find_abbreviations
-    from .processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words
+    from .processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words, viterbi_tags
 except ImportError:  # imported from a source checkout
+    from configuration_vaner import DECODINGS
     from linking_vaner import EntityLinker, expand_short_forms, find_abbreviations
-    from processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words
+    from processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words, viterbi_tags
 
 __all__ = ["VanerTokenClassificationPipeline", "word_probabilities", "tag_words"]
 
@@ -73,17 +75,23 @@ def word_probabilities(
     return result
 
 
-def tag_words(probs: torch.Tensor, o_bias: float = 0.0) -> tuple[list[int], torch.Tensor]:
-    """O/B/I tags (argmax, `o_bias` added to the O log-probability) and the probability of each chosen tag.
+def tag_words(probs: torch.Tensor, o_bias: float = 0.0, decoding: str = "argmax") -> tuple[list[int], torch.Tensor]:
+    """O/B/I tags (`o_bias` added to the O log-probability) and the probability of each chosen tag.
 
     A positive `o_bias` asks for surer spans: a model that over-tags (precision below recall) is corrected
     without retraining; `config.o_bias` holds one per entity type, tuned on dev splits (calibrate_o_bias.py).
+    `decoding` (`config.decoding`): `"argmax"` per word, or `"viterbi"` for the best IOB2-valid sequence.
     Shared by the pipeline and by evaluation, so scores are those of the spans a user sees.
     """
     scores = probs.float().clamp_min(1e-12).log()
     if o_bias:
         scores[:, 0] += o_bias
-    tags = scores.argmax(-1)
+    if decoding == "viterbi":
+        tags = torch.tensor(viterbi_tags(scores.tolist()), dtype=torch.long)
+    elif decoding == "argmax":
+        tags = scores.argmax(-1)
+    else:
+        raise ValueError(f"decoding {decoding!r}: expected one of {DECODINGS}")
     return tags.tolist(), probs.gather(-1, tags.unsqueeze(-1)).squeeze(-1)
 
 
@@ -217,6 +225,7 @@ class VanerTokenClassificationPipeline(Pipeline):
         link_id_prefixes: list[str] | None = None,
     ) -> list[list[dict]]:
         texts, sentences = model_outputs["texts"], model_outputs["sentences"]
+        config = self.model.config
         grouped: dict[tuple[int, str], list[tuple[_Row, torch.Tensor]]] = {}
         for row, probs in zip(model_outputs["rows"], model_outputs["word_probs"]):
             grouped.setdefault((row.sentence, row.entity_type), []).append((row, probs))
@@ -229,7 +238,7 @@ class VanerTokenClassificationPipeline(Pipeline):
                 )
             )
             named = windows[0][0].dataset is not None
-            tags, confidence = tag_words(probs, self.model.config.bias_for(entity_type, named))
+            tags, confidence = tag_words(probs, config.bias_for(entity_type, named), config.decoding)
             for first, last in decode_spans(tags):
                 start, end = words[first].start, words[last - 1].end
                 results[text_index].append(

@@ -9,7 +9,7 @@ This file travels to the Hub with the model (standard library + transformers typ
 * `plan_windows` / `encode_windows` cut a word sequence into windows of at most `max_length` tokens with
   `stride` tokens of overlap, and `merge_windows` stitches per-window word scores back (the centre wins), so
   a long sentence is scored in evaluation exactly as the pipeline tags it.
-* `decode_spans` turns word tags into entity spans.
+* `decode_spans` turns word tags into entity spans; `viterbi_tags` picks the best IOB2-valid tag sequence.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ __all__ = [
     "merge_windows",
     "decode_spans",
     "repair_tags",
+    "viterbi_tags",
 ]
 
 IGNORE_INDEX = -100
@@ -228,6 +229,30 @@ def repair_tags(tags: Sequence[int]) -> list[int]:
         repaired.append(B if tag == I and previous == O else tag)
         previous = tag
     return repaired
+
+
+def viterbi_tags(scores: Sequence[Sequence[float]]) -> list[int]:
+    """The O/B/I sequence with the highest summed score among those valid in IOB2 (no I at the start or after O).
+
+    `scores` holds one (O, B, I) row of log-probabilities per word. Argmax with `repair_tags` decides each word
+    alone and turns an orphan I into B; here the whole sentence is weighed, so an I the model is sure of can pull
+    an uncertain left neighbour from O to B and the entity keeps its first word. Ties prefer O, then B.
+    """
+    if not scores:
+        return []
+    best = [scores[0][O], scores[0][B], float("-inf")]
+    back: list[tuple[int, int, int]] = []  # per word after the first: best previous tag for O, B and I
+    for row in scores[1:]:
+        top = max((O, B, I), key=best.__getitem__)
+        inside = B if best[B] >= best[I] else I  # I continues a B or an I, never an O
+        back.append((top, top, inside))
+        best = [best[top] + row[O], best[top] + row[B], best[inside] + row[I]]
+    tag = max((O, B, I), key=best.__getitem__)
+    tags = [tag]
+    for pointers in reversed(back):
+        tag = pointers[tag]
+        tags.append(tag)
+    return tags[::-1]
 
 
 def decode_spans(tags: Sequence[int]) -> list[tuple[int, int]]:
