@@ -165,7 +165,8 @@ def _write_ship(adapter_dir: Path, config: VanerConfig, summary: dict, output_di
         summary["test"] = [json.loads(Path(path).read_text()) for path in test_metrics]
     config.backbone_source = backbone
     for with_names, record in calibrations.items():
-        config.set_o_bias(record["o_bias"], with_names, record.get("decoding", "argmax"))
+        config.set_o_bias(record["o_bias"], with_names, record["decoding"])
+    summary["decoding"] = config.decoding
     config.auto_map = {**(config.auto_map or {}), "AutoModelForTokenClassification": "modeling_vaner.VanerForTokenClassification"}
 
     staging = output_dir.with_name(f".{output_dir.name}.shipping")
@@ -202,13 +203,15 @@ def _calibrations_by_mode(calibration: str | Path | list[str | Path] | None) -> 
     """calibrate_o_bias.py results keyed by their instruction mode (True: with dataset names); one per mode."""
     paths = [] if calibration is None else [calibration] if isinstance(calibration, (str, Path)) else list(calibration)
     records: dict[bool, dict] = {}
+    decodings: dict[str, str] = {}
     for path in paths:
         record = json.loads(Path(path).read_text())
         mode = record.get("dataset_names_in_instructions", True)
         if mode in records:
             raise ValueError(f"--calibration {path}: a second calibration {'with' if mode else 'without'} dataset names")
         records[mode] = record
-    decodings = {str(path): record.get("decoding", "argmax") for path, record in zip(paths, records.values())}
+        record.setdefault("decoding", "argmax")  # results written before the decoding switch were argmax
+        decodings[str(path)] = record["decoding"]
     if len(set(decodings.values())) > 1:
         raise ValueError(f"--calibration: the biases were calibrated for different decodings {decodings}; "
                          "calibrate both instruction modes with the same calibrate_o_bias.py --decoding")

@@ -91,7 +91,7 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         o_bias=_o_bias_row(summary.get("calibration")),
         o_bias_no_dataset=_o_bias_row(summary.get("calibration_no_dataset")) if summary.get("calibration_no_dataset")
         else "same as `o_bias`",
-        decoding=_decoding_row(summary.get("calibration") or summary.get("calibration_no_dataset")),
+        decoding=_decoding_row(summary.get("decoding", "argmax")),
         steps=summary.get("global_step", "?"),
         runtime=summary.get("runtime")
         or (f"{summary['train_runtime_seconds'] / 3600:.2f} h" if summary.get("train_runtime_seconds") else "see the run's log"),
@@ -165,9 +165,9 @@ def _o_bias_row(calibration: dict | None) -> str:
             f"{calibration['mean_dev_f1_bias_0']:.2f} -> {calibration['mean_dev_f1_chosen']:.2f}")
 
 
-def _decoding_row(calibration: dict | None) -> str:
-    """How word probabilities become tags (`config.decoding`, written with the calibrated biases)."""
-    if (calibration or {}).get("decoding", "argmax") == "viterbi":
+def _decoding_row(decoding: str) -> str:
+    """How word probabilities become tags (the shipped `config.decoding`)."""
+    if decoding == "viterbi":
         return "Viterbi: the best IOB2-valid tag sequence of each sentence (`decoding`)"
     return "per-word argmax; an I after O starts an entity (`decoding`)"
 
