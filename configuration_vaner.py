@@ -73,6 +73,11 @@ class VanerConfig(PreTrainedConfig):
             How word O/B/I probabilities (after `o_bias`) become tags: `"argmax"` tags each word alone (an I after O
             then starts an entity); `"viterbi"` takes the best IOB2-valid sequence of the whole sentence. The
             biases are calibrated for one decoding, so `calibrate_o_bias.py --decoding` writes both together.
+        resolve_abbreviations (`bool`, *optional*, defaults to `False`):
+            After decoding, tag every short form defined in the text (`long form (SF)`) as its long form is tagged,
+            at the definition and at its later occurrences in the same text, per entity type
+            (`abbreviations_vaner.resolve_abbreviations`). A sentence that only says "PREGS" cannot tell the model
+            what PREGS is; the sentence that defined it can.
         linking_index (`str`, *optional*, defaults to `None`):
             Linking index folder or Hub repo used by the pipeline's `link=True` (see `build_linking_index.py`).
         backbone_source (`str`, *optional*, defaults to `None`):
@@ -101,6 +106,7 @@ class VanerConfig(PreTrainedConfig):
     o_bias: dict[str, float] = field(default_factory=dict)
     o_bias_no_dataset: dict[str, float] | None = None
     decoding: str = "argmax"
+    resolve_abbreviations: bool = False
     linking_index: str | None = None
     backbone_source: str | None = None
 

@@ -7,6 +7,11 @@
 
 Sentences are windowed exactly as the pipeline does, so every gold entity counts. Corpora the model was
 not trained on (e.g. CRAFT) need `--no-dataset-name`: their names never appeared in an instruction.
+
+A model with `config.resolve_abbreviations` (or a run with `--abbreviation-reach N`) tags short forms as their
+long forms are. The corpora keep their sentences in document order but mark no document boundaries, so
+`--abbreviation-reach N` reads each sentence as the end of a text made of its N preceding sentences (0, the
+default: every sentence alone, as the paper scores); the scores without the rule are kept beside.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
+from abbreviations_vaner import resolve_abbreviations
 from dataset_scripts import build_instruction_examples, load_corpus
 from evaluation import (
     entity_scores,
@@ -45,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-sentences", type=int, help="first N sentences per corpus (quick checks)")
     parser.add_argument("--o-bias", help="calibrate_o_bias.py results JSON: decode with its o_bias and decoding "
                         "instead of the config's")
+    parser.add_argument("--abbreviation-reach", type=int,
+                        help="resolve abbreviations (config.resolve_abbreviations), a definition reaching this many "
+                             "later sentences of the split (default: 0 if the model's config resolves them, else off)")
     parser.add_argument("--cache-dir")
     return parser.parse_args(argv)
 
@@ -75,6 +84,11 @@ def main(argv: list[str] | None = None) -> dict:
                              f"but this run instructs {'with' if use_names else 'without'} them"
                              f"{'' if use_names else ' (--no-dataset-name)'}; calibrate in the same mode")
         model.config.set_o_bias(calibration["o_bias"], use_names, calibration.get("decoding", "argmax"))
+    reach = args.abbreviation_reach
+    if reach is None and getattr(model.config, "resolve_abbreviations", False):
+        reach = 0
+    if reach is not None and reach < 0:
+        raise SystemExit(f"--abbreviation-reach {reach}: expected a number of sentences >= 0")
     unknown = [c for c in args.corpora if use_names and c not in model.config.dataset_names]
     if unknown:
         raise SystemExit(
@@ -83,6 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     results: dict = {"model": args.model, "split": args.split, "dataset_names_in_instructions": use_names,
                      "o_bias": dict(model.config.o_bias_for_mode(use_names)), "decoding": model_decoding(model),
+                     "abbreviation_reach": reach,
                      "corpora": {}}
     for corpus in args.corpora:
         split = load_corpus(corpus, data_dir=args.data_dir, cache_dir=args.cache_dir)[args.split]
@@ -95,7 +110,14 @@ def main(argv: list[str] | None = None) -> dict:
         biases = example_biases(model, examples, use_names)
         decoding = model_decoding(model)
         predicted = tags_from_probabilities(probabilities, biases, decoding)
-        scores = entity_scores(examples["labels"], predicted)
+        extra: dict = {}
+        if reach is not None:  # the same tags without the rule, and with each sentence read alone, kept beside
+            extra["without_abbreviation_resolution"] = entity_scores(examples["labels"], predicted)
+            if reach:
+                alone = resolve_abbreviations(examples["tokens"], predicted, 0)
+                extra["abbreviations_within_sentence"] = entity_scores(examples["labels"], alone)
+            predicted = resolve_abbreviations(examples["tokens"], predicted, reach)
+        scores = {**entity_scores(examples["labels"], predicted), **extra}
         if any(biases):  # the same probabilities decoded without the bias, to show what the bias changed
             scores["without_o_bias"] = entity_scores(examples["labels"], tags_from_probabilities(probabilities, 0.0, decoding))
         scores["sentences"] = len(examples)

@@ -31,6 +31,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+try:  # imported as a Hub module
+    from .abbreviations_vaner import find_abbreviations
+except ImportError:  # imported from a source checkout
+    from abbreviations_vaner import find_abbreviations
+
 __all__ = ["EntityLinker", "MeanPoolingEncoder", "LINKING_TYPES", "INDEX_FORMAT", "expand_short_forms", "find_abbreviations",
            "normalize_name", "split_coordination"]
 
@@ -366,51 +371,6 @@ def normalize_name(name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ abbreviations
-
-_PAREN = re.compile(r"\(([^()]{1,60})\)")
-
-
-def _best_long_form(short: str, words_before: list[str]) -> str | None:
-    """Schwartz & Hearst (2003): the shortest run of preceding words whose characters contain the short form's
-    letters/digits in order, the first one starting a word."""
-    max_words = min(len(short) + 5, 2 * len(short))
-    candidate = " ".join(words_before[-max_words:])
-    s, l = len(short) - 1, len(candidate) - 1
-    while s >= 0:
-        c = short[s].lower()
-        if not c.isalnum():
-            s -= 1
-            continue
-        while l >= 0 and (candidate[l].lower() != c or (s == 0 and l > 0 and candidate[l - 1].isalnum())):
-            l -= 1
-        if l < 0:
-            return None
-        l -= 1
-        s -= 1
-    start = candidate.rfind(" ", 0, l + 1) + 1
-    long_form = candidate[start:].strip(" ,;:")
-    if len(long_form) <= len(short) or short.lower() in long_form.lower().split():
-        return None
-    return long_form
-
-
-def find_abbreviations(text: str) -> dict[str, str]:
-    """Short form -> long form for the `long form (SF)` definitions in `text` (first definition wins).
-
-    For linking a span such as `DMD` with its document: `abbreviations.get(span, span)` gives the text to link.
-    """
-    out: dict[str, str] = {}
-    for match in _PAREN.finditer(text):
-        short = re.split(r"[;,]", match.group(1), maxsplit=1)[0].strip()  # `(CD; MIM 158350)`, `(WFS, OMIM ...)`
-        if not (2 <= len(short) <= 10) or not short[0].isalnum() or not any(ch.isalpha() for ch in short):
-            continue
-        if len(short.split()) > 2 or short in out:
-            continue
-        words = text[: match.start()].split()
-        long_form = _best_long_form(short, words)
-        if long_form:
-            out[short] = long_form
-    return out
 
 
 def expand_short_forms(mention: str, abbreviations: dict[str, str]) -> str:

@@ -1,0 +1,1 @@
+../../abbreviations_vaner.py
