@@ -20,13 +20,15 @@ import torch
 from transformers import Pipeline
 
 try:  # imported as a Hub module
+    from .abbreviations_vaner import resolve_abbreviations
     from .configuration_vaner import DECODINGS
     from .linking_vaner import EntityLinker, expand_short_forms, find_abbreviations
-    from .processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words, viterbi_tags
+    from .processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, repair_tags, split_sentences, split_words, viterbi_tags
 except ImportError:  # imported from a source checkout
+    from abbreviations_vaner import resolve_abbreviations
     from configuration_vaner import DECODINGS
     from linking_vaner import EntityLinker, expand_short_forms, find_abbreviations
-    from processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, split_sentences, split_words, viterbi_tags
+    from processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, repair_tags, split_sentences, split_words, viterbi_tags
 
 __all__ = ["VanerTokenClassificationPipeline", "word_probabilities", "tag_words"]
 
@@ -113,6 +115,9 @@ class VanerTokenClassificationPipeline(Pipeline):
             conjunct).
         link_id_prefixes (`list[str]`, *optional*): keep only ids of these vocabularies (e.g. `["MESH"]`); by
             default every vocabulary of the index competes.
+        resolve_abbreviations (`bool`, *optional*, defaults to `model.config.resolve_abbreviations`): tag each short
+            form defined in a text (`pregnenolone sulfate (PREGS)`) as its long form is tagged, there and wherever it
+            occurs later in the same text, so pass a whole abstract rather than sentence by sentence.
 
     Returns, per text, a list of `{"entity_group", "word", "start", "end", "score"}` sorted by position;
     `text[start:end] == word`. With `link`, each span also has `"ids": [{"id", "name", "score"}, ...]`.
@@ -133,6 +138,7 @@ class VanerTokenClassificationPipeline(Pipeline):
         link: bool | str | EntityLinker | None = None,
         link_top_k: int | None = None,
         link_id_prefixes: list[str] | None = None,
+        resolve_abbreviations: bool | None = None,
         **unused: Any,
     ) -> tuple[dict, dict, dict]:
         if unused:
@@ -145,6 +151,8 @@ class VanerTokenClassificationPipeline(Pipeline):
         if forward.get("forward_batch_size", 1) < 1:
             raise ValueError(f"forward_batch_size must be >= 1, got {forward_batch_size}")
         postprocess: dict[str, Any] = {}
+        if resolve_abbreviations is not None:
+            postprocess["resolve_abbreviations"] = bool(resolve_abbreviations)
         if link:
             postprocess["linker"] = self._linker(link)
             postprocess["link_top_k"] = 1 if link_top_k is None else int(link_top_k)
@@ -223,22 +231,30 @@ class VanerTokenClassificationPipeline(Pipeline):
         linker: EntityLinker | None = None,
         link_top_k: int = 1,
         link_id_prefixes: list[str] | None = None,
+        resolve_abbreviations: bool | None = None,
     ) -> list[list[dict]]:
         texts, sentences = model_outputs["texts"], model_outputs["sentences"]
         config = self.model.config
         grouped: dict[tuple[int, str], list[tuple[_Row, torch.Tensor]]] = {}
         for row, probs in zip(model_outputs["rows"], model_outputs["word_probs"]):
             grouped.setdefault((row.sentence, row.entity_type), []).append((row, probs))
-        results: list[list[dict]] = [[] for _ in texts]
+        decoded: dict[tuple[int, str], tuple[list[int], torch.Tensor]] = {}
         for (sentence, entity_type), windows in grouped.items():
-            text_index, words = sentences[sentence]
+            words = sentences[sentence][1]
             probs = torch.stack(
                 merge_windows(
                     len(words), [(r.window.word_start, r.window.word_end) for r, _ in windows], [p for _, p in windows]
                 )
             )
             named = windows[0][0].dataset is not None
-            tags, confidence = tag_words(probs, config.bias_for(entity_type, named), config.decoding)
+            tags, _ = tag_words(probs, config.bias_for(entity_type, named), config.decoding)
+            decoded[(sentence, entity_type)] = (repair_tags(tags), probs)
+        if config.resolve_abbreviations if resolve_abbreviations is None else resolve_abbreviations:
+            _resolve_abbreviations_per_text(sentences, decoded)
+        results: list[list[dict]] = [[] for _ in texts]
+        for (sentence, entity_type), (tags, probs) in decoded.items():
+            text_index, words = sentences[sentence]
+            confidence = probs.gather(-1, torch.tensor(tags).unsqueeze(-1)).squeeze(-1)  # of the tags finally chosen
             for first, last in decode_spans(tags):
                 start, end = words[first].start, words[last - 1].end
                 results[text_index].append(
@@ -255,6 +271,20 @@ class VanerTokenClassificationPipeline(Pipeline):
         if linker is not None:
             _add_concept_ids(texts, results, linker, link_top_k, link_id_prefixes)
         return results
+
+
+def _resolve_abbreviations_per_text(
+    sentences: list[tuple[int, list[Word]]], decoded: dict[tuple[int, str], tuple[list[int], torch.Tensor]]
+) -> None:
+    """Apply `resolve_abbreviations` to each text's sentences (in order), separately for each entity type."""
+    per_text: dict[tuple[int, str], list[int]] = {}
+    for sentence, entity_type in sorted(decoded):
+        per_text.setdefault((sentences[sentence][0], entity_type), []).append(sentence)
+    for (_, entity_type), members in per_text.items():
+        words = [[word.text for word in sentences[sentence][1]] for sentence in members]
+        tags = [decoded[(sentence, entity_type)][0] for sentence in members]
+        for sentence, resolved in zip(members, resolve_abbreviations(words, tags)):
+            decoded[(sentence, entity_type)] = (resolved, decoded[(sentence, entity_type)][1])
 
 
 def _add_concept_ids(
