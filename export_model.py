@@ -91,13 +91,15 @@ def ship(
     link_code: bool = False,
     calibration: str | Path | list[str | Path] | None = None,
     lora_dtype: torch.dtype | None = None,
+    resolve_abbreviations: bool | None = None,
 ) -> Path:
     """Copy a train.py run's adapter (final, or of `checkpoint`) and config into a small committable folder;
     `test_metrics` (evaluate_model.py results of that same adapter) go into the model card and test_metrics.json.
     `link_code` symlinks the code files instead of copying them (for a folder committed in this repository);
     `calibration` (calibrate_o_bias.py results for this adapter, at most one per instruction mode) sets
     `config.o_bias` (with dataset names) and `config.o_bias_no_dataset` (without); `lora_dtype` stores the LoRA
-    factors in that dtype (see `cast_lora_factors`)."""
+    factors in that dtype (see `cast_lora_factors`); `resolve_abbreviations` sets the config's switch (None: as the
+    run's config has it)."""
     run_dir = Path(run_dir)
     adapter_dir = Path(checkpoint) if checkpoint is not None else run_dir / "adapter"
     _check_adapter_files(adapter_dir, "was the run trained with LoRA?")
@@ -110,7 +112,8 @@ def ship(
         state_files = [adapter_dir / name for name in STATE_FILES if (adapter_dir / name).is_file()]
         state_files += [run_dir / RUN_ARGS] if (run_dir / RUN_ARGS).is_file() else []  # so `restore` can ship it again
     return _write_ship(adapter_dir, VanerConfig.from_pretrained(run_dir), summary, output_dir, backbone, test_metrics,
-                       link_code, calibrations, state_files, lora_dtype=lora_dtype)
+                       link_code, calibrations, state_files, lora_dtype=lora_dtype,
+                       resolve_abbreviations=resolve_abbreviations)
 
 
 def ship_soup(
@@ -120,6 +123,7 @@ def ship_soup(
     test_metrics: list[str | Path] = (),
     link_code: bool = False,
     calibration: str | Path | list[str | Path] | None = None,
+    resolve_abbreviations: bool | None = None,
 ) -> Path:
     """Ship an averaged adapter (`average_models.py --adapters`, a "model soup") like a run's adapter; its model
     card names the averaged checkpoints from the soup record. A soup has no training state, so it cannot be
@@ -134,7 +138,7 @@ def ship_soup(
     calibrations = _calibrations_by_mode(calibration)
     summary = _soup_summary(ingredients, config, backbone, calibrations.get(True), record_file)
     return _write_ship(soup_dir, config, summary, output_dir, backbone, test_metrics, link_code, calibrations,
-                       extra_files=[record_file])
+                       extra_files=[record_file], resolve_abbreviations=resolve_abbreviations)
 
 
 def cast_lora_factors(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
@@ -155,7 +159,7 @@ def _check_adapter_files(adapter_dir: Path, hint: str) -> None:
 def _write_ship(adapter_dir: Path, config: VanerConfig, summary: dict, output_dir: str | Path, backbone: str,
                 test_metrics: list[str | Path], link_code: bool, calibrations: dict[bool, dict],
                 state_files: list[Path] | None = None, extra_files: list[Path] = (),
-                lora_dtype: torch.dtype | None = None) -> Path:
+                lora_dtype: torch.dtype | None = None, resolve_abbreviations: bool | None = None) -> Path:
     """Write the shipped folder beside `output_dir` and swap it in only when complete; `calibrations` are
     `_calibrations_by_mode`'s, `state_files` go into training_state/, `extra_files` beside the adapter."""
     output_dir = Path(output_dir)
@@ -167,6 +171,9 @@ def _write_ship(adapter_dir: Path, config: VanerConfig, summary: dict, output_di
     for with_names, record in calibrations.items():
         config.set_o_bias(record["o_bias"], with_names, record["decoding"])
     summary["decoding"] = config.decoding
+    if resolve_abbreviations is not None:
+        config.resolve_abbreviations = resolve_abbreviations
+    summary["resolve_abbreviations"] = config.resolve_abbreviations
     config.auto_map = {**(config.auto_map or {}), "AutoModelForTokenClassification": "modeling_vaner.VanerForTokenClassification"}
 
     staging = output_dir.with_name(f".{output_dir.name}.shipping")
@@ -434,6 +441,8 @@ def main(argv: list[str] | None = None) -> None:
                              "without dataset names): their o_bias goes into config.json and the model card")
     ship_parser.add_argument("--lora-dtype", choices=sorted(LORA_DTYPES),
                              help="store the LoRA factors in this dtype (float16 halves an fp32 adapter)")
+    ship_parser.add_argument("--resolve-abbreviations", action=argparse.BooleanOptionalAction,
+                             help="set config.resolve_abbreviations (default: as the run's or soup's config has it)")
     ship_parser.add_argument("--link-code", action="store_true",
                              help="symlink the code files (a folder inside this repository) instead of copying them")
     build_parser = commands.add_parser("materialize", help="rebuild the full model folder; prints its path")
@@ -447,10 +456,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "ship" and args.soup:
         if args.checkpoint or args.lora_dtype:
             ship_parser.error("--checkpoint and --lora-dtype apply to --run only (average_models.py --lora-dtype)")
-        print(ship_soup(args.soup, args.output, args.backbone, args.test_metrics, args.link_code, args.calibration))
+        print(ship_soup(args.soup, args.output, args.backbone, args.test_metrics, args.link_code, args.calibration,
+                        args.resolve_abbreviations))
     elif args.command == "ship":
         print(ship(args.run, args.output, args.backbone, args.checkpoint, args.test_metrics, args.link_code,
-                   args.calibration, LORA_DTYPES.get(args.lora_dtype)))
+                   args.calibration, LORA_DTYPES.get(args.lora_dtype), args.resolve_abbreviations))
     elif args.command == "restore":
         print(restore(args.shipped, args.run))
     else:

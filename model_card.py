@@ -92,6 +92,7 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         o_bias_no_dataset=_o_bias_row(summary.get("calibration_no_dataset")) if summary.get("calibration_no_dataset")
         else "same as `o_bias`",
         decoding=_decoding_row(summary.get("decoding", "argmax")),
+        abbreviations=_abbreviations_row(summary.get("resolve_abbreviations", False)),
         steps=summary.get("global_step", "?"),
         runtime=summary.get("runtime")
         or (f"{summary['train_runtime_seconds'] / 3600:.2f} h" if summary.get("train_runtime_seconds") else "see the run's log"),
@@ -163,6 +164,14 @@ def _o_bias_row(calibration: dict | None) -> str:
     where = f"first {sentences} dev sentences per corpus" if sentences else "the dev splits"
     return (f"{biases} on the O log-probability, chosen on {where}: mean dev F1 "
             f"{calibration['mean_dev_f1_bias_0']:.2f} -> {calibration['mean_dev_f1_chosen']:.2f}")
+
+
+def _abbreviations_row(resolve: bool) -> str:
+    """What the shipped `config.resolve_abbreviations` does to short forms."""
+    if resolve:
+        return ("a short form defined in the text (`long form (SF)`) is tagged as its long form is, there and later in "
+                "the same text (`resolve_abbreviations`)")
+    return "each word as the model tags it (`resolve_abbreviations` off)"
 
 
 def _decoding_row(decoding: str) -> str:

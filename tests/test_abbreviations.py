@@ -6,9 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import build_tiny_model
+from test_train import _argv, setup  # noqa: F401  (fixture)
 
 import evaluate_model
+import export_model
+import train
 from abbreviations_vaner import resolve_abbreviations, word_abbreviations
+from configuration_vaner import VanerConfig
 from pipeline_vaner import VanerTokenClassificationPipeline
 
 O, B, I = 0, 1, 2
@@ -112,3 +116,16 @@ def test_evaluate_model_scores_with_the_reach_and_keeps_the_scores_without(tiny_
     assert run()["abbreviation_reach"] == 0 and run()["corpora"]["BC5CDR-chem"]["f1"] == pytest.approx(80.0)
     with pytest.raises(SystemExit, match="--abbreviation-reach -1"):
         run("--abbreviation-reach", "-1")
+
+
+def test_ship_sets_the_switch_ships_the_rule_and_the_card_says_so(setup):  # noqa: F811
+    tmp_path, data_dir = setup
+    train.main(_argv(tmp_path, data_dir, "run", "--max-steps", "1"))
+    backbone = str(tmp_path / "backbone")
+    shipped = export_model.ship(tmp_path / "run", tmp_path / "shipped", backbone=backbone, resolve_abbreviations=True)
+    assert VanerConfig.from_pretrained(shipped).resolve_abbreviations
+    assert (shipped / "abbreviations_vaner.py").is_file(), "the pipeline imports it on the Hub"
+    assert "is tagged as its long form is" in (shipped / "README.md").read_text()
+    plain = export_model.ship(tmp_path / "run", tmp_path / "plain", backbone=backbone)  # as the run's config: off
+    assert not VanerConfig.from_pretrained(plain).resolve_abbreviations
+    assert "`resolve_abbreviations` off" in (plain / "README.md").read_text()
