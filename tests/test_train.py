@@ -159,7 +159,8 @@ def test_shipped_adapter_materializes_to_the_trained_model(setup):
     final = train.main(_argv(tmp_path, data_dir, "ship", "--max-steps", "2"))
     shipped = export_model.ship(tmp_path / "ship", tmp_path / "shipped", backbone=str(tmp_path / "backbone"))
     assert sorted(p.name for p in shipped.iterdir()) == [
-        "README.md", "adapter_config.json", "adapter_model.safetensors", "adapter_vaner.py", "config.json",
+        "README.md", "abbreviations_vaner.py", "adapter_config.json", "adapter_model.safetensors", "adapter_vaner.py",
+        "config.json",
         "configuration_vaner.py", "linking_vaner.py", "modeling_vaner.py", "pipeline_vaner.py", "processing_vaner.py",
         "tokenization_vaner.py", "tokenizer_config.json",
     ]  # fmt: skip
