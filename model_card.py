@@ -43,9 +43,13 @@ def merge_results(results: list[dict]) -> list[dict]:
 
 
 def paper_comparison_table(results: list[dict]) -> str:
-    """Markdown rows of evaluate_model.py results (one dict per metrics file) beside the paper's F1."""
-    lines = ["| corpus | instruction | sentences | precision | recall | F1 | paper F1 | difference |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    """Markdown rows of evaluate_model.py results (one dict per metrics file) beside the paper's F1; results scored
+    with abbreviation resolution also show the F1 of the same tags without the rule and with each sentence alone."""
+    variants = [key for key in _RESOLUTION_VARIANTS
+                if any(key in scores for result in results for scores in result["corpora"].values())]
+    lines = ["| corpus | instruction | sentences | precision | recall | F1 | paper F1 | difference |"
+             + "".join(f" {_RESOLUTION_VARIANTS[key]} |" for key in variants),
+             "|---|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(variants)]
     for result in results:
         instruction = "with dataset name" if result.get("dataset_names_in_instructions", True) else "no dataset name"
         for corpus, scores in result["corpora"].items():
@@ -54,12 +58,24 @@ def paper_comparison_table(results: list[dict]) -> str:
             lines.append(
                 f"| {corpus} | {instruction} | {scores.get('sentences', '')} | {scores['precision']:.2f} | "
                 f"{scores['recall']:.2f} | **{f1:.2f}** | {versus[0]} | {versus[1]} |"
+                + "".join(f" {scores[key]['f1']:.2f} |" if key in scores else " |" for key in variants)
             )
         papers = [PAPER_F1[c] for c in result["corpora"] if c in PAPER_F1]
         if len(result["corpora"]) > 1:
             paper_mean = f"{sum(papers) / len(papers):.2f}" if len(papers) == len(result["corpora"]) else ""
-            lines.append(f"| **mean** | {instruction} | | | | **{result['mean_f1']:.2f}** | {paper_mean} | |")
+            lines.append(f"| **mean** | {instruction} | | | | **{result['mean_f1']:.2f}** | {paper_mean} | |"
+                         + "".join(f" {_variant_mean(result, key)} |" for key in variants))
     return "\n".join(lines)
+
+
+# evaluate_model.py's scores of the same tags without abbreviation resolution, and with each sentence read alone
+_RESOLUTION_VARIANTS = {"without_abbreviation_resolution": "F1 without the abbreviation rule",
+                        "abbreviations_within_sentence": "F1, each sentence alone"}
+
+
+def _variant_mean(result: dict, key: str) -> str:
+    scores = [s[key]["f1"] for s in result["corpora"].values() if key in s]
+    return f"{sum(scores) / len(scores):.2f}" if len(scores) == len(result["corpora"]) else ""
 
 
 def render_model_card(summary: dict, template: str | None = None) -> str:

@@ -103,3 +103,17 @@ def test_status_of_a_fine_tune_that_decays_from_its_first_step():
     assert _checkpoint_status(args, {"global_step": 600}) == (
         "the end of a 600-step fine-tune whose LR decays linearly to 0 from its first step")
     assert _checkpoint_status(args, {"global_step": 300}).startswith("step 300 of a 600-step fine-tune")
+
+
+def test_resolved_results_show_the_f1_without_the_rule_and_with_each_sentence_alone():
+    def scores(f1, without, alone):
+        return {"precision": f1, "recall": f1, "f1": f1, "sentences": 10,
+                "without_abbreviation_resolution": {"f1": without}, "abbreviations_within_sentence": {"f1": alone}}
+
+    resolved = {"dataset_names_in_instructions": True, "mean_f1": 91.0,
+                "corpora": {"BC5CDR-chem": scores(92.0, 89.0, 89.5), "NCBI-disease": scores(90.0, 91.0, 90.5)}}
+    table = paper_comparison_table([resolved]).splitlines()
+    assert table[0].endswith("| F1 without the abbreviation rule | F1, each sentence alone |")
+    assert "| BC5CDR-chem | with dataset name | 10 | 92.00 | 92.00 | **92.00** | 94.34 | -2.34 | 89.00 | 89.50 |" in table
+    assert "| **mean** | with dataset name | | | | **91.00** | 91.19 | | 90.00 | 90.00 |" in table
+    assert "abbreviation" not in paper_comparison_table([RESULT])  # unresolved results keep the plain table
