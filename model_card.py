@@ -214,8 +214,21 @@ def _test_section(results: list[dict]) -> str:
     return (
         "## Test results beside the paper (entity-level, strict IOB2)\n\n"
         "Paper: VANER on LLaMA-2 7B (Bian et al., 2024, Table 1); CRAFT: VANER_adapt on the unseen corpus. "
-        "The same figures are in `test_metrics.json`.\n\n" + paper_comparison_table(merge_results(results))
+        "The same figures are in `test_metrics.json`." + _reach_note(results) + "\n\n"
+        + paper_comparison_table(merge_results(results))
     )
+
+
+def _reach_note(results: list[dict]) -> str:
+    """How abbreviation-resolved results read the test sentences (evaluate_model.py --abbreviation-reach)."""
+    reaches = sorted({r["abbreviation_reach"] for r in results if r.get("abbreviation_reach") is not None})
+    if not reaches:
+        return ""
+    if reaches == [0]:
+        return " Abbreviations were resolved inside each sentence."
+    return (f" Abbreviations were resolved with each sentence read as the end of a text made of its "
+            f"{' / '.join(map(str, reaches))} preceding sentences of the split (the corpora mark no document "
+            "boundaries); the paper reads each sentence alone, as the last column does.")
 
 
 def write_model_card(path: str | Path, summary: dict) -> Path:

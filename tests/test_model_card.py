@@ -117,3 +117,6 @@ def test_resolved_results_show_the_f1_without_the_rule_and_with_each_sentence_al
     assert "| BC5CDR-chem | with dataset name | 10 | 92.00 | 92.00 | **92.00** | 94.34 | -2.34 | 89.00 | 89.50 |" in table
     assert "| **mean** | with dataset name | | | | **91.00** | 91.19 | | 90.00 | 90.00 |" in table
     assert "abbreviation" not in paper_comparison_table([RESULT])  # unresolved results keep the plain table
+    card = render_model_card({"corpora": ["NCBI-disease"], "dev_metrics": {}, "test": [{**resolved, "abbreviation_reach": 20}]})
+    assert "its 20 preceding sentences of the split" in card
+    assert "preceding sentences" not in render_model_card({"corpora": ["NCBI-disease"], "dev_metrics": {}, "test": [RESULT]})
