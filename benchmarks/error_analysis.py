@@ -1,0 +1,121 @@
+"""Where a model's entity errors come from, per corpus, from evaluate_model.py's prediction files.
+
+    python benchmarks/error_analysis.py --name vaner_soup6_dev_errors \
+        --predictions runs/abbrev/soup-dev/*.validation.conll --note "..."
+
+Each `<corpus>.<split>.conll` (`token<TAB>gold<TAB>predicted`, written by evaluate_model.py) is split into exact
+matches, boundary errors (a gold and a predicted span overlap without matching: each counts once as a miss and
+once as a false alarm under strict scoring), gold mentions missed outright, and spurious predictions, with the
+most frequent missed and spurious strings. It says which lever a gap needs: boundaries, recall or precision.
+Writes benchmarks/results/<name>.json (command, machine, revision, the figures) and <name>.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import RESULTS_DIR, write_results  # noqa: E402
+from processing_vaner import decode_spans  # noqa: E402
+
+_IOB = {"O": 0, "B": 1, "I": 2}
+
+
+def read_predictions(path: Path) -> list[tuple[list[str], list[int], list[int]]]:
+    """Sentences of a prediction file as (words, gold O/B/I, predicted O/B/I); a malformed line names file:line."""
+    sentences, words, gold, predicted = [], [], [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            if words:
+                sentences.append((words, gold, predicted))
+                words, gold, predicted = [], [], []
+            continue
+        columns = line.split("\t")
+        if len(columns) != 3 or columns[1][:1] not in _IOB or columns[2][:1] not in _IOB:
+            raise SystemExit(f"{path}:{number}: expected token<TAB>gold<TAB>predicted IOB2 tags, got {line!r}")
+        words.append(columns[0])
+        gold.append(_IOB[columns[1][:1]])
+        predicted.append(_IOB[columns[2][:1]])
+    if words:
+        sentences.append((words, gold, predicted))
+    return sentences
+
+
+def error_profile(sentences: list[tuple[list[str], list[int], list[int]]], top: int = 10) -> dict:
+    """Counts of exact matches, boundary errors, outright misses and spurious spans, and the commonest strings."""
+    counts, missed, spurious = Counter(), Counter(), Counter()
+    for words, gold_tags, predicted_tags in sentences:
+        gold, predicted = set(decode_spans(gold_tags)), set(decode_spans(predicted_tags))
+        counts["exact"] += len(gold & predicted)
+        for span in gold - predicted:
+            overlapping = any(p[0] < span[1] and span[0] < p[1] for p in predicted - gold)
+            counts["gold_with_wrong_boundary" if overlapping else "gold_missed"] += 1
+            if not overlapping:
+                missed[" ".join(words[span[0]:span[1]])] += 1
+        for span in predicted - gold:
+            overlapping = any(g[0] < span[1] and span[0] < g[1] for g in gold - predicted)
+            counts["predicted_with_wrong_boundary" if overlapping else "predicted_spurious"] += 1
+            if not overlapping:
+                spurious[" ".join(words[span[0]:span[1]])] += 1
+    gold_total = counts["exact"] + counts["gold_with_wrong_boundary"] + counts["gold_missed"]
+    predicted_total = counts["exact"] + counts["predicted_with_wrong_boundary"] + counts["predicted_spurious"]
+    return {
+        **{key: counts[key] for key in ("exact", "gold_with_wrong_boundary", "gold_missed",
+                                        "predicted_with_wrong_boundary", "predicted_spurious")},
+        "gold": gold_total,
+        "predicted": predicted_total,
+        "precision": 100 * counts["exact"] / predicted_total if predicted_total else 0.0,
+        "recall": 100 * counts["exact"] / gold_total if gold_total else 0.0,
+        "boundary_share_of_errors": _share(counts["gold_with_wrong_boundary"] + counts["predicted_with_wrong_boundary"],
+                                           gold_total + predicted_total - 2 * counts["exact"]),
+        "most_missed": missed.most_common(top),
+        "most_spurious": spurious.most_common(top),
+    }
+
+
+def _share(part: int, whole: int) -> float:
+    return 100 * part / whole if whole else 0.0
+
+
+def markdown(name: str, record: dict) -> str:
+    lines = [f"# {name}", "", f"Command: `{record['command']}`  ", f"Machine: {record['machine']['cores']} cores "
+             f"({record['machine']['cpu']}); git {record['git_revision']}; {record['date']}", "", record["note"], "",
+             "| corpus | gold | predicted | exact | gold, wrong boundary | gold missed | predicted, wrong boundary "
+             "| predicted spurious | P | R | boundary share of errors |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for corpus, p in record["corpora"].items():
+        lines.append(f"| {corpus} | {p['gold']} | {p['predicted']} | {p['exact']} | {p['gold_with_wrong_boundary']} | "
+                     f"{p['gold_missed']} | {p['predicted_with_wrong_boundary']} | {p['predicted_spurious']} | "
+                     f"{p['precision']:.2f} | {p['recall']:.2f} | {p['boundary_share_of_errors']:.0f}% |")
+    lines += ["", "| corpus | most missed (count) | most spurious (count) |", "|---|---|---|"]
+    for corpus, p in record["corpora"].items():
+        lines.append(f"| {corpus} | {', '.join(f'{s} ({n})' for s, n in p['most_missed'])} | "
+                     f"{', '.join(f'{s} ({n})' for s, n in p['most_spurious'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", required=True, help="results file stem under benchmarks/results")
+    parser.add_argument("--predictions", nargs="+", type=Path, required=True,
+                        help="evaluate_model.py <corpus>.<split>.conll files")
+    parser.add_argument("--top", type=int, default=10, help="most frequent missed / spurious strings to list")
+    parser.add_argument("--note", default="")
+    args = parser.parse_args(argv)
+    corpora = {}
+    for path in args.predictions:
+        if not path.is_file():
+            raise SystemExit(f"--predictions {path}: no such file (evaluate_model.py writes <corpus>.<split>.conll)")
+        corpora[path.name.split(".")[0]] = error_profile(read_predictions(path), args.top)
+    path = write_results(args.name, {"predictions": [str(p) for p in args.predictions], "corpora": corpora,
+                                     "note": args.note})
+    (RESULTS_DIR / f"{args.name}.md").write_text(markdown(args.name, json.loads(path.read_text())))
+    return path
+
+
+if __name__ == "__main__":
+    print(main())
