@@ -94,7 +94,12 @@ def tag_words(probs: torch.Tensor, o_bias: float = 0.0, decoding: str = "argmax"
         tags = scores.argmax(-1)
     else:
         raise ValueError(f"decoding {decoding!r}: expected one of {DECODINGS}")
-    return tags.tolist(), probs.gather(-1, tags.unsqueeze(-1)).squeeze(-1)
+    return tags.tolist(), chosen_tag_probabilities(probs, tags.tolist())
+
+
+def chosen_tag_probabilities(probs: torch.Tensor, tags: list[int]) -> torch.Tensor:
+    """The probability of each word's tag: a span's score is their mean over its words."""
+    return probs.gather(-1, torch.tensor(tags, dtype=torch.long).unsqueeze(-1)).squeeze(-1)
 
 
 class VanerTokenClassificationPipeline(Pipeline):
@@ -254,7 +259,7 @@ class VanerTokenClassificationPipeline(Pipeline):
         results: list[list[dict]] = [[] for _ in texts]
         for (sentence, entity_type), (tags, probs) in decoded.items():
             text_index, words = sentences[sentence]
-            confidence = probs.gather(-1, torch.tensor(tags).unsqueeze(-1)).squeeze(-1)  # of the tags finally chosen
+            confidence = chosen_tag_probabilities(probs, tags)  # of the tags after abbreviation resolution
             for first, last in decode_spans(tags):
                 start, end = words[first].start, words[last - 1].end
                 results[text_index].append(
