@@ -51,16 +51,12 @@ def error_profile(sentences: list[tuple[list[str], list[int], list[int]]], top: 
     for words, gold_tags, predicted_tags in sentences:
         gold, predicted = set(decode_spans(gold_tags)), set(decode_spans(predicted_tags))
         counts["exact"] += len(gold & predicted)
-        for span in gold - predicted:
-            overlapping = any(p[0] < span[1] and span[0] < p[1] for p in predicted - gold)
-            counts["gold_with_wrong_boundary" if overlapping else "gold_missed"] += 1
-            if not overlapping:
-                missed[" ".join(words[span[0]:span[1]])] += 1
-        for span in predicted - gold:
-            overlapping = any(g[0] < span[1] and span[0] < g[1] for g in gold - predicted)
-            counts["predicted_with_wrong_boundary" if overlapping else "predicted_spurious"] += 1
-            if not overlapping:
-                spurious[" ".join(words[span[0]:span[1]])] += 1
+        boundary, missed_outright = _split_unmatched(gold - predicted, predicted - gold, words, missed)
+        counts["gold_with_wrong_boundary"] += boundary
+        counts["gold_missed"] += missed_outright
+        boundary, spurious_outright = _split_unmatched(predicted - gold, gold - predicted, words, spurious)
+        counts["predicted_with_wrong_boundary"] += boundary
+        counts["predicted_spurious"] += spurious_outright
     gold_total = counts["exact"] + counts["gold_with_wrong_boundary"] + counts["gold_missed"]
     predicted_total = counts["exact"] + counts["predicted_with_wrong_boundary"] + counts["predicted_spurious"]
     return {
@@ -68,13 +64,25 @@ def error_profile(sentences: list[tuple[list[str], list[int], list[int]]], top: 
                                         "predicted_with_wrong_boundary", "predicted_spurious")},
         "gold": gold_total,
         "predicted": predicted_total,
-        "precision": 100 * counts["exact"] / predicted_total if predicted_total else 0.0,
-        "recall": 100 * counts["exact"] / gold_total if gold_total else 0.0,
+        "precision": _share(counts["exact"], predicted_total),
+        "recall": _share(counts["exact"], gold_total),
         "boundary_share_of_errors": _share(counts["gold_with_wrong_boundary"] + counts["predicted_with_wrong_boundary"],
                                            gold_total + predicted_total - 2 * counts["exact"]),
         "most_missed": missed.most_common(top),
         "most_spurious": spurious.most_common(top),
     }
+
+
+def _split_unmatched(spans: set, others: set, words: list[str], strings: Counter) -> tuple[int, int]:
+    """How many unmatched `spans` overlap one of the unmatched `others` (a boundary error) and how many do not
+    (counted in `strings` by their text)."""
+    boundary = 0
+    for start, end in spans:
+        if any(o_start < end and start < o_end for o_start, o_end in others):
+            boundary += 1
+        else:
+            strings[" ".join(words[start:end])] += 1
+    return boundary, len(spans) - boundary
 
 
 def _share(part: int, whole: int) -> float:
