@@ -20,7 +20,7 @@ otherwise pick. No instruction, one head, one model per `--corpora` mixture.
   and window stitching included, `--eval-batch-size` sentences windows per forward, no gradients).
 
 Writes `<output-dir>/model` (the selected model + tokenizer), `<output-dir>/metrics.json`, and
-`benchmarks/results/baseline_minilm_<corpora>.json` (with command, machine and revision) unless `--no-record`.
+`benchmarks/results/baseline_minilm_<corpora>[_seed<N>].json` (with command, machine and revision) unless `--no-record`.
 """
 
 from __future__ import annotations
@@ -83,8 +83,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def results_name(corpora: list[str]) -> str:
-    return "baseline_minilm_" + "_".join(c.lower().replace("-", "_") for c in corpora)
+def results_name(corpora: list[str], seed: int = 42) -> str:
+    """`baseline_minilm_<corpora>`, with `_seed<N>` for a seed other than the default, so a repeat never overwrites."""
+    name = "baseline_minilm_" + "_".join(c.lower().replace("-", "_") for c in corpora)
+    return name if seed == 42 else f"{name}_seed{seed}"
 
 
 def featurize(split: datasets.Dataset, tokenizer, max_length: int, stride: int) -> datasets.Dataset:
@@ -229,7 +231,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.no_record:
         from benchmarks.common import write_results
 
-        path = write_results(results_name(args.corpora), record)
+        path = write_results(results_name(args.corpora, args.seed), record)
         print(f"wrote {path}", flush=True)
     return record
 

@@ -3,15 +3,19 @@
     python benchmarks/ablation_table.py --runs runs/ablations \
         --baseline benchmarks/results/baseline_minilm_ncbi_disease.json benchmarks/results/baseline_minilm_s800.json
 
-Writes benchmarks/results/ablations.json and ablations.md: per corpus and variant the budget (steps, non-pad
-tokens, hours of training on this machine) and the dev-selected checkpoint's dev and test P/R/F1.
+Writes benchmarks/results/ablations.json and ablations.md: per corpus, variant and seed the budget (steps, non-pad
+tokens, hours of training on this machine) and the dev-selected checkpoint's dev and test P/R/F1, then per corpus and
+variant the test F1 of each seed and their mean (a second seed, `VANER_SEED=43 benchmarks/run_ablations.sh
+runs/ablations-seed43 ...`, tells a real difference from seed noise).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -20,6 +24,7 @@ from benchmarks.record_training_run import _as_flags  # noqa: E402
 from dev_selection import training_seconds  # noqa: E402
 
 TEST_METRICS = Path("test") / "metrics.test.json"  # inside a run folder; written by run_ablations.sh's scoring step
+DEFAULT_SEED = 42  # run_ablations.sh's and the baseline's default; rows recorded before seeds were kept used it
 
 VARIANTS = {
     "dbr": "VANER_single (bidirectional + DBR)",
@@ -45,6 +50,7 @@ def run_row(run: Path, paused_seconds: float = 0.0) -> dict:
         "run": run.name,
         "corpus": corpus,
         "variant": VARIANTS[run.name.split("-", 1)[1]],
+        "seed": train_args["seed"],
         "model": "Gemma 3 270M + LoRA r=16",
         "bidirectional": summary["bidirectional"],
         "dbr": summary["dbr"],
@@ -99,6 +105,7 @@ def baseline_row(path: Path) -> dict:
         "run": path.stem,
         "corpus": corpus,
         "variant": "MiniLM-L6 token classifier (BERT-style baseline)",
+        "seed": record["hyperparameters"]["seed"],
         "model": "all-MiniLM-L6-v2, full fine-tuning",
         "bidirectional": True,
         "dbr": "none",
@@ -112,19 +119,51 @@ def baseline_row(path: Path) -> dict:
     }
 
 
-def kept_rows(previous: dict, fresh_runs: set[str], path: Path) -> list[dict]:
-    """The rows of an earlier table that this one does not re-derive, each marked with where it came from."""
+def row_seed(row: dict) -> int:
+    """A row's training seed: its own field, else the `--seed N` of its command (rows from before seeds were
+    recorded), else the default."""
+    if "seed" in row:
+        return int(row["seed"])
+    found = re.search(r"--seed (\d+)", row.get("train_command", ""))
+    return int(found.group(1)) if found else DEFAULT_SEED
+
+
+def row_key(row: dict) -> tuple[str, int]:
+    """Run folders repeat across seeds (runs/ablations/ncbi-dbr, runs/ablations-seed43/ncbi-dbr): run + seed is unique."""
+    return row["run"], row_seed(row)
+
+
+def kept_rows(previous: dict, fresh: set[tuple[str, int]], path: Path) -> list[dict]:
+    """The rows of an earlier table that this one does not re-derive (same run and seed), each marked with where it
+    came from and with its seed."""
     where = {"file": str(path), "git_revision": previous.get("git_revision"), "date": previous.get("date")}
-    return [{**row, "kept_from": row.get("kept_from", where)} for row in previous["rows"] if row["run"] not in fresh_runs]
+    return [{**row, "seed": row_seed(row), "kept_from": row.get("kept_from", where)}
+            for row in previous["rows"] if row_key(row) not in fresh]
 
 
-def markdown(rows: list[dict], header: str) -> str:
-    lines = [header, "", "| corpus | variant | steps | non-pad tokens | train h | dev F1 | test P | test R | test F1 |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+def seed_summary(rows: list[dict]) -> list[dict]:
+    """Per corpus and variant (in row order): the test F1 of each seed and their mean."""
+    groups: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    for r in rows:
+        groups[r["corpus"], r["variant"]][row_seed(r)] = r["test"]["f1"]
+    return [{"corpus": corpus, "variant": variant, "test_f1_by_seed": dict(sorted(by_seed.items())),
+             "mean_test_f1": round(sum(by_seed.values()) / len(by_seed), 2)}
+            for (corpus, variant), by_seed in groups.items()]
+
+
+def markdown(rows: list[dict], summary: list[dict], header: str) -> str:
+    lines = [header, "", "| corpus | variant | seed | steps | non-pad tokens | train h | dev F1 | test P | test R | test F1 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         t = r["test"]
-        lines.append(f"| {r['corpus']} | {r['variant']} | {r['steps']} | {r['non_pad_tokens']:,} | {r['train_hours']} | "
-                     f"{r['dev_f1_selected']:.2f} | {t['precision']:.2f} | {t['recall']:.2f} | **{t['f1']:.2f}** |")
+        lines.append(f"| {r['corpus']} | {r['variant']} | {row_seed(r)} | {r['steps']} | {r['non_pad_tokens']:,} | "
+                     f"{r['train_hours']} | {r['dev_f1_selected']:.2f} | {t['precision']:.2f} | {t['recall']:.2f} | "
+                     f"**{t['f1']:.2f}** |")
+    lines += ["", "Test F1 per seed and the mean over seeds:", "",
+              "| corpus | variant | test F1 per seed | mean test F1 |", "|---|---|---|---:|"]
+    for s in summary:
+        per_seed = ", ".join(f"{f1:.2f} (seed {seed})" for seed, f1 in s["test_f1_by_seed"].items())
+        lines.append(f"| {s['corpus']} | {s['variant']} | {per_seed} | **{s['mean_test_f1']:.2f}** |")
     return "\n".join(lines) + "\n"
 
 
@@ -154,16 +193,18 @@ def main() -> None:
         raise SystemExit(f"--paused: no finished run folder {sorted(unknown)} under {args.runs}")
     rows = [run_row(p, paused.get(p.name, 0.0)) for p in runs] + [baseline_row(p) for p in args.baseline]
     if args.previous is not None:
-        rows += kept_rows(_read(args.previous), {r["run"] for r in rows}, args.previous)
+        rows += kept_rows(_read(args.previous), {row_key(r) for r in rows}, args.previous)
     order = list(VARIANTS.values())
-    rows.sort(key=lambda r: (r["corpus"], order.index(r["variant"]) if r["variant"] in order else len(order)))
-    path = write_results("ablations", {"budget": "1 epoch of one corpus, batch 8, seed 42, dev-selected checkpoint",
-                                       "rows": rows, "note": args.note})
+    rows.sort(key=lambda r: (r["corpus"], order.index(r["variant"]) if r["variant"] in order else len(order),
+                             row_seed(r)))
+    summary = seed_summary(rows)
+    path = write_results("ablations", {"budget": "1 epoch of one corpus, batch 8, dev-selected checkpoint, seed per row",
+                                       "rows": rows, "seed_summary": summary, "note": args.note})
     record = json.loads(path.read_text())
     header = (f"# Ablations (issue 6)\n\n{record['budget']}. Machine: {record['machine']['cores']} CPU cores "
               f"({record['machine']['cpu']}), git {record['git_revision']}, {record['date']}.\n\n"
               f"Command: `{record['command']}`\n\n{args.note}")
-    (RESULTS_DIR / "ablations.md").write_text(markdown(rows, header))
+    (RESULTS_DIR / "ablations.md").write_text(markdown(rows, summary, header))
     print(path)
 
 

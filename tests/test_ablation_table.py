@@ -1,10 +1,10 @@
-"""benchmarks/ablation_table.py: rows of an earlier table survive when their run folders are gone."""
+"""benchmarks/ablation_table.py: rows of an earlier table survive when their run folders are gone; seeds are told apart."""
 
 from pathlib import Path
 
 import pytest
 
-from benchmarks.ablation_table import finished_runs, kept_rows, parse_paused
+from benchmarks.ablation_table import finished_runs, kept_rows, markdown, parse_paused, row_seed, seed_summary
 
 
 def test_kept_rows_keeps_only_runs_not_rederived_and_says_where_from():
@@ -13,8 +13,9 @@ def test_kept_rows_keeps_only_runs_not_rederived_and_says_where_from():
         {"run": "ncbi-causal", "test": {"f1": 69.95}, "kept_from": {"file": "older.json"}},
         {"run": "ncbi-random", "test": {"f1": 1.0}},
     ]}
-    rows = kept_rows(previous, {"ncbi-random"}, Path("ablations.json"))
+    rows = kept_rows(previous, {("ncbi-random", 42)}, Path("ablations.json"))
     assert [r["run"] for r in rows] == ["ncbi-dbr", "ncbi-causal"]
+    assert [r["seed"] for r in rows] == [42, 42]
     assert rows[0]["kept_from"] == {"file": "ablations.json", "git_revision": "abc", "date": "2026-11-24"}
     assert rows[1]["kept_from"] == {"file": "older.json"}  # the first origin is the true one
     assert "kept_from" not in previous["rows"][0]  # the earlier record is not mutated
@@ -35,3 +36,32 @@ def test_finished_runs_skips_runs_not_yet_scored_and_other_folders(tmp_path, cap
     (tmp_path / "ncbi-random" / "test" / "metrics.test.json").write_text("{}")
     assert finished_runs(tmp_path) == [tmp_path / "ncbi-random"]
     assert "s800-nodbr: not scored on test yet" in capsys.readouterr().err
+
+
+def test_a_second_seed_of_a_run_is_kept_beside_the_first_not_over_it():
+    previous = {"rows": [{"run": "ncbi-dbr", "train_command": "python train.py --seed 42 --resume", "test": {"f1": 79.09}}]}
+    assert kept_rows(previous, {("ncbi-dbr", 43)}, Path("a.json"))[0]["seed"] == 42
+    assert kept_rows(previous, {("ncbi-dbr", 42)}, Path("a.json")) == []
+
+
+def test_row_seed_reads_the_field_then_the_command_then_the_default():
+    assert row_seed({"seed": 7, "train_command": "--seed 43"}) == 7
+    assert row_seed({"train_command": "python train.py --seed 43 --resume"}) == 43
+    assert row_seed({"train_command": "python baselines/minilm_token_classifier.py"}) == 42
+
+
+def _row(variant, seed, f1):
+    return {"run": "r", "corpus": "NCBI-disease", "variant": variant, "seed": seed, "steps": 10, "non_pad_tokens": 1234,
+            "train_hours": 0.5, "dev_f1_selected": 80.0, "test": {"precision": 70.0, "recall": 90.0, "f1": f1}}
+
+
+def test_seed_summary_gives_each_seed_and_the_mean_per_variant_and_the_table_shows_them():
+    rows = [_row("DBR", 42, 79.09), _row("DBR", 43, 78.00), _row("w/o DBR", 42, 78.03)]
+    summary = seed_summary(rows)
+    assert summary == [
+        {"corpus": "NCBI-disease", "variant": "DBR", "test_f1_by_seed": {42: 79.09, 43: 78.0}, "mean_test_f1": 78.55},
+        {"corpus": "NCBI-disease", "variant": "w/o DBR", "test_f1_by_seed": {42: 78.03}, "mean_test_f1": 78.03},
+    ]
+    table = markdown(rows, summary, "# t")
+    assert "| NCBI-disease | DBR | 43 | 10 | 1,234 | 0.5 | 80.00 | 70.00 | 90.00 | **78.00** |" in table
+    assert "| NCBI-disease | DBR | 79.09 (seed 42), 78.00 (seed 43) | **78.55** |" in table

@@ -84,5 +84,10 @@ def test_two_training_steps_write_metrics(tiny_bert, tmp_path, monkeypatch):
         assert 0 <= scores["f1"] <= 100
     assert metrics["inference"]["sentences_per_second"]["NCBI-disease"] > 0
     assert (out / "model" / "config.json").is_file()
-    saved = json.loads((tmp_path / "results" / "baseline_minilm_ncbi_disease.json").read_text())
+    saved = json.loads((tmp_path / "results" / "baseline_minilm_ncbi_disease_seed0.json").read_text())
     assert {"command", "machine", "git_revision"} <= saved.keys() and saved["scores"] == metrics["scores"]
+
+
+def test_results_name_keeps_a_repeat_with_another_seed_apart():
+    assert baseline.results_name(["NCBI-disease"]) == "baseline_minilm_ncbi_disease"
+    assert baseline.results_name(["NCBI-disease", "s800"], seed=43) == "baseline_minilm_ncbi_disease_s800_seed43"
