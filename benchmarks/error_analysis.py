@@ -6,7 +6,10 @@
 Each `<corpus>.<split>.conll` (`token<TAB>gold<TAB>predicted`, written by evaluate_model.py) is split into exact
 matches, boundary errors (a gold and a predicted span overlap without matching: each counts once as a miss and
 once as a false alarm under strict scoring), gold mentions missed outright, and spurious predictions, with the
-most frequent missed and spurious strings. It says which lever a gap needs: boundaries, recall or precision.
+most frequent missed and spurious strings. Each overlapping (predicted, gold) pair is also read at its edges: is the
+prediction too long, too short or shifted, and which words does it add or drop (`+chronic ...` adds "chronic" on the
+left, `... -with aura` drops "with aura" on the right). It says which lever a gap needs: boundaries, recall or
+precision, and whether the boundaries are a convention (modifiers a corpus includes) or a tokenisation slip.
 Writes benchmarks/results/<name>.json (command, machine, revision, the figures) and <name>.md.
 """
 
@@ -47,10 +50,11 @@ def read_predictions(path: Path) -> list[tuple[list[str], list[int], list[int]]]
 
 def error_profile(sentences: list[tuple[list[str], list[int], list[int]]], top: int = 10) -> dict:
     """Counts of exact matches, boundary errors, outright misses and spurious spans, and the commonest strings."""
-    counts, missed, spurious = Counter(), Counter(), Counter()
+    counts, missed, spurious, edges = Counter(), Counter(), Counter(), Counter()
     for words, gold_tags, predicted_tags in sentences:
         gold, predicted = set(decode_spans(gold_tags)), set(decode_spans(predicted_tags))
         counts["exact"] += len(gold & predicted)
+        _read_edges(predicted - gold, gold - predicted, words, counts, edges)
         boundary, missed_outright = _split_unmatched(gold - predicted, predicted - gold, words, missed)
         counts["gold_with_wrong_boundary"] += boundary
         counts["gold_missed"] += missed_outright
@@ -70,7 +74,26 @@ def error_profile(sentences: list[tuple[list[str], list[int], list[int]]], top: 
                                            gold_total + predicted_total - 2 * counts["exact"]),
         "most_missed": missed.most_common(top),
         "most_spurious": spurious.most_common(top),
+        "overlapping_pairs": {key: counts[f"pair_{key}"] for key in ("too_long", "too_short", "shifted")},
+        "most_common_edge_differences": edges.most_common(top),
     }
+
+
+def _read_edges(predicted: set, gold: set, words: list[str], counts: Counter, edges: Counter) -> None:
+    """For each unmatched predicted span overlapping an unmatched gold span: too long, too short or shifted (in
+    `counts`), and the words it adds (+) or drops (-) at each edge (in `edges`)."""
+    for p_start, p_end in predicted:
+        for g_start, g_end in gold:
+            if not (p_start < g_end and g_start < p_end):
+                continue
+            longer, shorter = p_start <= g_start and p_end >= g_end, p_start >= g_start and p_end <= g_end
+            counts["pair_" + ("too_long" if longer else "too_short" if shorter else "shifted")] += 1
+            if p_start != g_start:
+                sign = "+" if p_start < g_start else "-"
+                edges[f"{sign}{' '.join(words[min(p_start, g_start):max(p_start, g_start)])} ..."] += 1
+            if p_end != g_end:
+                sign = "+" if p_end > g_end else "-"
+                edges[f"... {sign}{' '.join(words[min(p_end, g_end):max(p_end, g_end)])}"] += 1
 
 
 def _split_unmatched(spans: set, others: set, words: list[str], strings: Counter) -> tuple[int, int]:
@@ -103,6 +126,13 @@ def markdown(name: str, record: dict) -> str:
     for corpus, p in record["corpora"].items():
         lines.append(f"| {corpus} | {', '.join(f'{s} ({n})' for s, n in p['most_missed'])} | "
                      f"{', '.join(f'{s} ({n})' for s, n in p['most_spurious'])} |")
+    lines += ["", "Overlapping (predicted, gold) pairs: is the prediction too long, too short or shifted, and which words "
+              "it adds (+) or drops (-) at the left (`x ...`) or right (`... x`) edge:", "",
+              "| corpus | too long | too short | shifted | commonest edge differences (count) |", "|---|---:|---:|---:|---|"]
+    for corpus, p in record["corpora"].items():
+        pairs = p["overlapping_pairs"]
+        lines.append(f"| {corpus} | {pairs['too_long']} | {pairs['too_short']} | {pairs['shifted']} | "
+                     f"{', '.join(f'`{s}` ({n})' for s, n in p['most_common_edge_differences'])} |")
     return "\n".join(lines) + "\n"
 
 

@@ -29,6 +29,19 @@ def test_profile_splits_errors_into_boundary_missed_and_spurious(tmp_path):
     assert profile["precision"] == pytest.approx(100 / 3) and profile["recall"] == pytest.approx(100 / 3)
     assert profile["boundary_share_of_errors"] == pytest.approx(50.0)  # 2 of the 4 errors
     assert profile["most_missed"] == [("Wilms tumour", 1)] and profile["most_spurious"] == [("in", 1)]
+    assert profile["overlapping_pairs"] == {"too_long": 0, "too_short": 1, "shifted": 0}
+    assert profile["most_common_edge_differences"] == [("... -cancer", 1)]
+
+
+def test_edges_of_overlapping_spans_say_too_long_too_short_or_shifted_and_which_words():
+    words = ["male", "breast", "cancer", "with", "chronic", "pain", "and", "migraine", "with", "aura"]
+    gold = [1, 2, 2, 0, 0, 1, 0, 1, 2, 2]       # male breast cancer | pain | migraine with aura
+    predicted = [0, 1, 2, 2, 1, 2, 0, 1, 0, 0]  # breast cancer with | chronic pain | migraine
+    profile = error_profile([(words, gold, predicted)])
+    assert profile["overlapping_pairs"] == {"too_long": 1, "too_short": 1, "shifted": 1}
+    assert dict(profile["most_common_edge_differences"]) == {
+        "-male ...": 1, "... +with": 1, "+chronic ...": 1, "... -with aura": 1}
+    assert profile["gold_with_wrong_boundary"] == 3 and profile["exact"] == 0
 
 
 def test_a_malformed_line_names_the_file_and_line(tmp_path):
