@@ -5,7 +5,7 @@ between the many small ops of a step, and waking them costs more than the ops) a
 Bernoulli mask on the input of every adapted linear layer: more small ops). Each variant runs in its own
 process, since OpenMP reads its environment once at start-up. The model is built by `train.build_model`, exactly as `train.py` builds it.
 
-    python benchmarks/train_step_speed.py [--length 56] [--steps 8] [--fp32]
+    python benchmarks/train_step_speed.py [--length 56] [--steps 8] [--fp32] [--variants 1] [--name NAME]
 Run it on an otherwise idle machine (pause other torch jobs: `kill -STOP PID`, then `kill -CONT PID`).
 """
 
@@ -79,13 +79,20 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=56, help="tokens per row (the mixture's batches average ~55)")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--fp32", action="store_true", help="fp32 backbone weights (default: bf16, as train.py --bf16)")
+    parser.add_argument("--variants", type=int, default=len(VARIANTS),
+                        help=f"time the first N settings only (1: train.py's own, LoRA dropout 0.05, wait policy unset; "
+                             f"default all {len(VARIANTS)})")
+    parser.add_argument("--name", help="results file stem (default train_step_speed, _fp32 with --fp32): a run on "
+                                       "another machine gets its own file instead of replacing the record")
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not 1 <= args.variants <= len(VARIANTS):
+        parser.error(f"--variants must be between 1 and {len(VARIANTS)}, got {args.variants}")
     if args.child is not None:
         print(json.dumps(time_steps(args.child, args.length, args.steps, bf16=not args.fp32)))
         return
     runs = []
-    for dropout, wait_policy in VARIANTS:
+    for dropout, wait_policy in VARIANTS[:args.variants]:
         runs.append(run_variant(dropout, wait_policy, args))
         print(runs[-1], flush=True)
     figures = {
@@ -95,7 +102,7 @@ def main() -> None:
         "dtype": "float32" if args.fp32 else "bfloat16",
         "runs": runs,
     }
-    print(write_results("train_step_speed" + ("_fp32" if args.fp32 else ""), figures))
+    print(write_results(args.name or "train_step_speed" + ("_fp32" if args.fp32 else ""), figures))
 
 
 if __name__ == "__main__":
