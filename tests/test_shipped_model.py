@@ -21,7 +21,13 @@ def test_shipped_adapter_tags_the_readme_sentence():
     text = "Aspirin lowers the risk of colorectal cancer in BRCA1 carriers."
     spans = {(s["word"], s["entity_group"]) for s in ner(text)}
     assert {("Aspirin", "Chemical"), ("colorectal cancer", "Disease"), ("BRCA1", "Gene")} <= spans
-    assert ner(text, entity_types=["Gene"]) == [s for s in ner(text) if s["entity_group"] == "Gene"]
+    alone = ner(text, entity_types=["Gene"])
+    among_all = [s for s in ner(text) if s["entity_group"] == "Gene"]
+    # the same spans; the score may differ in the 7th digit, since one type and four types are different batches
+    # (oneDNN with AMX picks other kernels for them)
+    assert [{k: v for k, v in s.items() if k != "score"} for s in alone] == \
+        [{k: v for k, v in s.items() if k != "score"} for s in among_all]
+    assert [s["score"] for s in alone] == pytest.approx([s["score"] for s in among_all], abs=1e-5)
 
 
 def test_shipped_model_tags_a_short_form_as_its_definition_says():
