@@ -94,12 +94,12 @@ def tag_words(probs: torch.Tensor, o_bias: float = 0.0, decoding: str = "argmax"
         tags = scores.argmax(-1)
     else:
         raise ValueError(f"decoding {decoding!r}: expected one of {DECODINGS}")
-    return tags.tolist(), chosen_tag_probabilities(probs, tags.tolist())
+    return tags.tolist(), chosen_tag_probabilities(probs, tags)
 
 
-def chosen_tag_probabilities(probs: torch.Tensor, tags: list[int]) -> torch.Tensor:
+def chosen_tag_probabilities(probs: torch.Tensor, tags: torch.Tensor | list[int]) -> torch.Tensor:
     """The probability of each word's tag: a span's score is their mean over its words."""
-    return probs.gather(-1, torch.tensor(tags, dtype=torch.long).unsqueeze(-1)).squeeze(-1)
+    return probs.gather(-1, torch.as_tensor(tags, dtype=torch.long).unsqueeze(-1)).squeeze(-1)
 
 
 class VanerTokenClassificationPipeline(Pipeline):
