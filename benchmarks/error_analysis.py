@@ -54,11 +54,12 @@ def error_profile(sentences: list[tuple[list[str], list[int], list[int]]], top: 
     for words, gold_tags, predicted_tags in sentences:
         gold, predicted = set(decode_spans(gold_tags)), set(decode_spans(predicted_tags))
         counts["exact"] += len(gold & predicted)
-        _read_edges(predicted - gold, gold - predicted, words, counts, edges)
-        boundary, missed_outright = _split_unmatched(gold - predicted, predicted - gold, words, missed)
+        gold_unmatched, predicted_unmatched = gold - predicted, predicted - gold
+        _read_edges(predicted_unmatched, gold_unmatched, words, counts, edges)
+        boundary, missed_outright = _split_unmatched(gold_unmatched, predicted_unmatched, words, missed)
         counts["gold_with_wrong_boundary"] += boundary
         counts["gold_missed"] += missed_outright
-        boundary, spurious_outright = _split_unmatched(predicted - gold, gold - predicted, words, spurious)
+        boundary, spurious_outright = _split_unmatched(predicted_unmatched, gold_unmatched, words, spurious)
         counts["predicted_with_wrong_boundary"] += boundary
         counts["predicted_spurious"] += spurious_outright
     gold_total = counts["exact"] + counts["gold_with_wrong_boundary"] + counts["gold_missed"]
@@ -84,7 +85,7 @@ def _read_edges(predicted: set, gold: set, words: list[str], counts: Counter, ed
     `counts`), and the words it adds (+) or drops (-) at each edge (in `edges`)."""
     for p_start, p_end in predicted:
         for g_start, g_end in gold:
-            if not (p_start < g_end and g_start < p_end):
+            if not _overlap((p_start, p_end), (g_start, g_end)):
                 continue
             longer, shorter = p_start <= g_start and p_end >= g_end, p_start >= g_start and p_end <= g_end
             counts["pair_" + ("too_long" if longer else "too_short" if shorter else "shifted")] += 1
@@ -101,11 +102,16 @@ def _split_unmatched(spans: set, others: set, words: list[str], strings: Counter
     (counted in `strings` by their text)."""
     boundary = 0
     for start, end in spans:
-        if any(o_start < end and start < o_end for o_start, o_end in others):
+        if any(_overlap((start, end), other) for other in others):
             boundary += 1
         else:
             strings[" ".join(words[start:end])] += 1
     return boundary, len(spans) - boundary
+
+
+def _overlap(span: tuple[int, int], other: tuple[int, int]) -> bool:
+    """Do two [start, end) word spans share a word."""
+    return span[0] < other[1] and other[0] < span[1]
 
 
 def _share(part: int, whole: int) -> float:
