@@ -53,6 +53,7 @@ from processing_vaner import encode_windows  # noqa: E402
 
 LABELS = ["O", "B", "I"]
 NO_INSTRUCTION = ""  # a plain token classifier: the sentence alone, [CLS] words [SEP]
+DEFAULT_SEED = 42  # its results file keeps the plain name; another seed's gets a _seed<N> suffix
 
 
 def default_model_path() -> str:
@@ -76,17 +77,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--logging-steps", type=int, default=50)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--stride", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--no-record", action="store_true", help="do not write benchmarks/results/<name>.json")
     parser.add_argument("--note", default="", help="free text for the results record (e.g. other jobs on the machine)")
     return parser.parse_args(argv)
 
 
-def results_name(corpora: list[str], seed: int = 42) -> str:
+def results_name(corpora: list[str], seed: int = DEFAULT_SEED) -> str:
     """`baseline_minilm_<corpora>`, with `_seed<N>` for a seed other than the default, so a repeat never overwrites."""
     name = "baseline_minilm_" + "_".join(c.lower().replace("-", "_") for c in corpora)
-    return name if seed == 42 else f"{name}_seed{seed}"
+    return name if seed == DEFAULT_SEED else f"{name}_seed{seed}"
 
 
 def featurize(split: datasets.Dataset, tokenizer, max_length: int, stride: int) -> datasets.Dataset:
