@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
-from transformers import pipeline
+# peft imports bitsandbytes, which on CPUs with AVX512-BF16 tries to fetch a 4-bit CPU kernel from the Hub and logs
+# "Failed to load CPU gemm_4bit_forward" when it cannot (offline). This command never runs 4-bit, so that line is
+# only noise in front of the spans; other bitsandbytes messages still show.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
-from backbones import default_cache_dir, load_tokenizer, resolve_backbone
-from export_model import is_adapter_folder, materialize
-from modeling_vaner import VanerForTokenClassification
+from transformers import pipeline  # noqa: E402
+
+from backbones import default_cache_dir, load_tokenizer, resolve_backbone  # noqa: E402
+from export_model import is_adapter_folder, materialize  # noqa: E402
+from modeling_vaner import VanerForTokenClassification  # noqa: E402
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "vaner-gemma3-270m"
 
