@@ -28,6 +28,7 @@ __all__ = [
     "encode_words",
     "plan_windows",
     "encode_windows",
+    "window_features",
     "merge_windows",
     "decode_spans",
     "repair_tags",
@@ -205,6 +206,26 @@ def encode_windows(
         if not too_long or budget <= 1:
             return windows
         budget -= 1  # a boundary word tokenised differently in context: tighten and re-plan
+
+
+def window_features(
+    tokenizer,
+    instructions: Sequence[str],
+    sentences: Sequence[Sequence[str]],
+    labels: Sequence[Sequence[int]],
+    max_length: int,
+    stride: int,
+) -> dict[str, list]:
+    """Training columns of a batch of labelled sentences: one row per window (`encode_windows`), so that training
+    sees every word of a long sentence; `length` lets the trainer group rows of similar size."""
+    features: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": [], "length": []}
+    for instruction, words, tags in zip(instructions, sentences, labels, strict=True):
+        for window in encode_windows(tokenizer, instruction, words, tags, max_length, stride):
+            features["input_ids"].append(window.input_ids)
+            features["attention_mask"].append([1] * len(window.input_ids))
+            features["labels"].append(window.labels)
+            features["length"].append(len(window.input_ids))
+    return features
 
 
 def merge_windows(n_words: int, windows: Sequence[tuple[int, int]], window_scores: Sequence[Sequence]) -> list:

@@ -48,7 +48,7 @@ from lora import add_lora, four_bit_config, load_lora, save_lora
 from model_card import learning_rate_schedule, lora_summary, write_model_card
 from modeling_vaner import VanerForTokenClassification
 from precision import warn_if_slow_bf16
-from processing_vaner import encode_windows
+from processing_vaner import window_features
 
 logger = logging.getLogger("vaner.train")
 
@@ -183,14 +183,7 @@ def featurize(examples: datasets.Dataset, tokenizer, max_length: int, stride: in
     """Token features for training: one row per window, labels on first sub-tokens, and a length column."""
 
     def encode(batch: dict) -> dict:
-        out: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": [], "length": []}
-        for instruction, words, labels in zip(batch["instruction"], batch["tokens"], batch["labels"]):
-            for window in encode_windows(tokenizer, instruction, words, labels, max_length, stride):
-                out["input_ids"].append(window.input_ids)
-                out["attention_mask"].append([1] * len(window.input_ids))
-                out["labels"].append(window.labels)
-                out["length"].append(len(window.input_ids))
-        return out
+        return window_features(tokenizer, batch["instruction"], batch["tokens"], batch["labels"], max_length, stride)
 
     return examples.map(encode, batched=True, remove_columns=examples.column_names, desc="tokenise + align")
 

@@ -49,7 +49,7 @@ from transformers import (  # noqa: E402
 from dataset_scripts import load_corpus  # noqa: E402
 from dev_selection import DevF1Trainer, dev_selected_training_arguments  # noqa: E402
 from evaluation import entity_scores, predict_word_tags  # noqa: E402
-from processing_vaner import encode_windows  # noqa: E402
+from processing_vaner import window_features  # noqa: E402
 
 LABELS = ["O", "B", "I"]
 NO_INSTRUCTION = ""  # a plain token classifier: the sentence alone, [CLS] words [SEP]
@@ -94,14 +94,8 @@ def featurize(split: datasets.Dataset, tokenizer, max_length: int, stride: int) 
     """One training row per window: input_ids, attention_mask, labels (first sub-token), length."""
 
     def encode(batch: dict) -> dict:
-        out: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": [], "length": []}
-        for words, tags in zip(batch["tokens"], batch["ner_tags"]):
-            for window in encode_windows(tokenizer, NO_INSTRUCTION, words, tags, max_length, stride):
-                out["input_ids"].append(window.input_ids)
-                out["attention_mask"].append([1] * len(window.input_ids))
-                out["labels"].append(window.labels)
-                out["length"].append(len(window.input_ids))
-        return out
+        instructions = [NO_INSTRUCTION] * len(batch["tokens"])
+        return window_features(tokenizer, instructions, batch["tokens"], batch["ner_tags"], max_length, stride)
 
     return split.map(encode, batched=True, remove_columns=split.column_names, desc="tokenise + align")
 

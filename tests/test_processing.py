@@ -13,6 +13,7 @@ from processing_vaner import (
     plan_windows,
     split_sentences,
     split_words,
+    window_features,
 )
 
 
@@ -75,6 +76,22 @@ def test_encode_windows_cover_every_word_within_max_length(tiny_tokenizer):
     for window in windows:
         window_labels = [window.labels[i] for i in window.word_token_index]
         assert window_labels == labels[window.word_start : window.word_end]
+
+
+def test_window_features_one_row_per_window_with_mask_and_length(tiny_tokenizer):
+    instruction = "If any Gene entity is mentioned in the input, extract it."
+    long_words = ("Aspirin lowers the risk of colorectal cancer in BRCA1 carriers and mice " * 6).split()
+    short_words = ["BRCA1", "binds", "p53", "."]
+    labels = [[1 if w == "BRCA1" else 0 for w in long_words], [1, 0, 1, 0]]
+    features = window_features(tiny_tokenizer, [instruction, instruction], [long_words, short_words], labels, 40, 8)
+    long_windows = encode_windows(tiny_tokenizer, instruction, long_words, labels[0], 40, 8)
+    short_window = encode_words(tiny_tokenizer, instruction, short_words, labels[1])
+    assert features["input_ids"] == [w.input_ids for w in long_windows] + [short_window.input_ids]
+    assert features["labels"] == [w.labels for w in long_windows] + [short_window.labels]
+    assert features["attention_mask"] == [[1] * len(ids) for ids in features["input_ids"]]
+    assert features["length"] == [len(ids) for ids in features["input_ids"]]
+    with pytest.raises(ValueError):  # a labels column out of step with the sentences is a bug, not a shorter batch
+        window_features(tiny_tokenizer, [instruction], [long_words, short_words], labels, 40, 8)
 
 
 def test_merge_windows_centre_wins():
