@@ -30,7 +30,9 @@ except ImportError:  # imported from a source checkout
     from linking_vaner import EntityLinker, expand_short_forms, find_abbreviations
     from processing_vaner import EncodedWindow, Word, decode_spans, encode_windows, merge_windows, repair_tags, split_sentences, split_words, viterbi_tags
 
-__all__ = ["VanerTokenClassificationPipeline", "word_probabilities", "tag_words"]
+__all__ = ["VanerTokenClassificationPipeline", "word_probabilities", "tag_words", "span_or_word_output"]
+
+_TAG_NAMES = ("O", "B", "I")  # the head's tag ids 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,24 @@ def chosen_tag_probabilities(probs: torch.Tensor, tags: torch.Tensor | list[int]
     return probs.gather(-1, torch.as_tensor(tags, dtype=torch.long).unsqueeze(-1)).squeeze(-1)
 
 
+def span_or_word_output(aggregation_strategy: Any) -> str:
+    """`"spans"` or `"words"` for transformers' `aggregation_strategy` (a string or its `AggregationStrategy` enum).
+
+    The model tags whole words (on their first sub-token), so there are no sub-token scores to pool:
+    `"simple"` and `"first"` give the entity spans (the default), `"none"` one entry per tagged word.
+    """
+    name = str(getattr(aggregation_strategy, "value", aggregation_strategy)).lower()
+    if name in ("simple", "first"):
+        return "spans"
+    if name == "none":
+        return "words"
+    raise ValueError(
+        f"aggregation_strategy={aggregation_strategy!r}: this model tags whole words, so 'simple' or 'first' give "
+        "entity spans (the default) and 'none' gives one entry per tagged word; 'average' and 'max' pool sub-token "
+        "scores, which it does not have"
+    )
+
+
 class VanerTokenClassificationPipeline(Pipeline):
     """Biomedical NER for every entity type the model knows, with no instruction written by the user.
 
@@ -124,8 +144,14 @@ class VanerTokenClassificationPipeline(Pipeline):
             form defined in a text (`pregnenolone sulfate (PREGS)`) as its long form is tagged, there and wherever it
             occurs later in the same text, so pass a whole abstract rather than sentence by sentence.
 
+        aggregation_strategy (`str`, *optional*, defaults to `"simple"`): as in transformers' token-classification
+            pipeline: `"simple"` (or `"first"`) groups tagged words into entity spans; `"none"` returns every tagged
+            word on its own (see `span_or_word_output`).
+
     Returns, per text, a list of `{"entity_group", "word", "start", "end", "score"}` sorted by position;
     `text[start:end] == word`. With `link`, each span also has `"ids": [{"id", "name", "score"}, ...]`.
+    With `aggregation_strategy="none"`: `{"entity", "score", "index", "word", "start", "end"}` per tagged word,
+    `entity` being `B-<type>` or `I-<type>` and `index` the word's position among the text's words.
     """
 
     _load_tokenizer = True
@@ -144,6 +170,7 @@ class VanerTokenClassificationPipeline(Pipeline):
         link_top_k: int | None = None,
         link_id_prefixes: list[str] | None = None,
         resolve_abbreviations: bool | None = None,
+        aggregation_strategy: Any = None,
         **unused: Any,
     ) -> tuple[dict, dict, dict]:
         if unused:
@@ -158,7 +185,11 @@ class VanerTokenClassificationPipeline(Pipeline):
         postprocess: dict[str, Any] = {}
         if resolve_abbreviations is not None:
             postprocess["resolve_abbreviations"] = bool(resolve_abbreviations)
+        if aggregation_strategy is not None:
+            postprocess["output"] = span_or_word_output(aggregation_strategy)
         if link:
+            if postprocess.get("output") == "words":
+                raise ValueError("link needs entity spans: drop aggregation_strategy='none' or link=")
             postprocess["linker"] = self._linker(link)
             postprocess["link_top_k"] = 1 if link_top_k is None else int(link_top_k)
             postprocess["link_id_prefixes"] = link_id_prefixes
@@ -237,6 +268,7 @@ class VanerTokenClassificationPipeline(Pipeline):
         link_top_k: int = 1,
         link_id_prefixes: list[str] | None = None,
         resolve_abbreviations: bool | None = None,
+        output: str = "spans",
     ) -> list[list[dict]]:
         texts, sentences = model_outputs["texts"], model_outputs["sentences"]
         config = self.model.config
@@ -256,6 +288,8 @@ class VanerTokenClassificationPipeline(Pipeline):
             decoded[(sentence, entity_type)] = (repair_tags(tags), probs)
         if config.resolve_abbreviations if resolve_abbreviations is None else resolve_abbreviations:
             _resolve_abbreviations_per_text(sentences, decoded)
+        if output == "words":
+            return _tagged_words(texts, sentences, decoded)
         results: list[list[dict]] = [[] for _ in texts]
         for (sentence, entity_type), (tags, probs) in decoded.items():
             text_index, words = sentences[sentence]
@@ -276,6 +310,37 @@ class VanerTokenClassificationPipeline(Pipeline):
         if linker is not None:
             _add_concept_ids(texts, results, linker, link_top_k, link_id_prefixes)
         return results
+
+
+def _tagged_words(
+    texts: tuple[str, ...],
+    sentences: list[tuple[int, list[Word]]],
+    decoded: dict[tuple[int, str], tuple[list[int], torch.Tensor]],
+) -> list[list[dict]]:
+    """`aggregation_strategy="none"`: every word tagged B or I, per text, sorted by position then type."""
+    first_index, seen = [], [0] * len(texts)  # each sentence's first word, counted over its text's words
+    for text_index, words in sentences:
+        first_index.append(seen[text_index])
+        seen[text_index] += len(words)
+    results: list[list[dict]] = [[] for _ in texts]
+    for (sentence, entity_type), (tags, probs) in decoded.items():
+        text_index, words = sentences[sentence]
+        confidence = chosen_tag_probabilities(probs, tags)
+        for position, (word, tag) in enumerate(zip(words, tags)):
+            if _TAG_NAMES[tag] != "O":
+                results[text_index].append(
+                    {
+                        "entity": f"{_TAG_NAMES[tag]}-{entity_type}",
+                        "score": float(confidence[position]),
+                        "index": first_index[sentence] + position,
+                        "word": word.text,
+                        "start": word.start,
+                        "end": word.end,
+                    }
+                )
+    for entries in results:
+        entries.sort(key=lambda entry: (entry["start"], entry["entity"][2:]))
+    return results
 
 
 def _resolve_abbreviations_per_text(

@@ -6,6 +6,7 @@ import pytest
 import torch
 from conftest import build_tiny_model
 from transformers import pipeline
+from transformers.pipelines import AggregationStrategy
 from transformers.modeling_outputs import TokenClassifierOutput
 
 from pipeline_vaner import VanerTokenClassificationPipeline
@@ -21,16 +22,25 @@ def saved_model(tiny_tokenizer, tmp_path):
     return str(tmp_path / "model")
 
 
-def _oracle(model, tokenizer, target_word: str, calls: list):
-    """Make the model tag B on the first sub-token of `target_word` (and O elsewhere), counting forward calls."""
-    target_id = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(" " + target_word)[0])
-    assert target_id != tokenizer.unk_token_id
+def _first_token_id(tokenizer, word: str) -> int:
+    token_id = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(" " + word)[0])
+    assert token_id != tokenizer.unk_token_id
+    return token_id
+
+
+def _oracle(model, tokenizer, target_word: str, calls: list, inside_word: str | None = None):
+    """Make the model tag B on the first sub-token of `target_word`, I on that of `inside_word` (if given) and O
+    elsewhere, counting forward calls."""
+    target_id = _first_token_id(tokenizer, target_word)
+    inside_id = None if inside_word is None else _first_token_id(tokenizer, inside_word)
 
     def forward(input_ids=None, attention_mask=None, **kwargs):
         calls.append(tuple(input_ids.shape))
         logits = torch.zeros((*input_ids.shape, 3))
         logits[..., 0] = 5.0
         logits[..., 1] = torch.where(input_ids == target_id, 10.0, 0.0)
+        if inside_id is not None:
+            logits[..., 2] = torch.where(input_ids == inside_id, 10.0, 0.0)
         return TokenClassifierOutput(logits=logits)
 
     model.forward = forward
@@ -49,6 +59,8 @@ def test_plain_pipeline_call_returns_typed_spans_with_exact_offsets(saved_model)
         assert span["entity_group"] in {"Disease", "Chemical", "Gene", "Species"}
         assert 0.0 <= span["score"] <= 1.0
     assert [s["start"] for s in spans] == sorted(s["start"] for s in spans)
+    grouped = pipeline("token-classification", model=saved_model, trust_remote_code=True, aggregation_strategy="simple")
+    assert grouped(text) == spans  # the habit of stock token-classification users is accepted at construction
 
 
 def test_oracle_spans_all_types_in_one_batched_forward(tiny_tokenizer):
@@ -65,6 +77,24 @@ def test_oracle_spans_all_types_in_one_batched_forward(tiny_tokenizer):
     calls.clear()
     narrowed = ner(text, entity_types="Gene", forward_batch_size=1)
     assert {s["entity_group"] for s in narrowed} == {"Gene"} and len(calls) == 2
+
+
+def test_aggregation_strategy_simple_is_the_spans_and_none_lists_tagged_words(tiny_tokenizer):
+    model = _oracle(build_tiny_model(tiny_tokenizer, entity_types=["Gene", "Disease"]), tiny_tokenizer, "BRCA1", [],
+                    inside_word="carriers")
+    ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
+    text = "Mutations in BRCA1 cause cancer. BRCA1 carriers were studied."
+    assert ner(text, aggregation_strategy="simple") == ner(text) == ner(text, aggregation_strategy=AggregationStrategy.FIRST)
+    words = ner(text, aggregation_strategy="none")
+    second = text.rindex("BRCA1")
+    carriers = text.index("carriers")
+    expected = [("B-Disease", 2, "BRCA1", 13), ("B-Gene", 2, "BRCA1", 13),  # the 3rd word of the text
+                ("B-Disease", 6, "BRCA1", second), ("B-Gene", 6, "BRCA1", second),  # 2nd sentence: counted on
+                ("I-Disease", 7, "carriers", carriers), ("I-Gene", 7, "carriers", carriers)]
+    assert [(w["entity"], w["index"], w["word"], w["start"]) for w in words] == expected
+    assert all(text[w["start"] : w["end"]] == w["word"] and 0.99 < w["score"] <= 1.0 for w in words)
+    spans = {(s["entity_group"], s["word"]) for s in ner(text)}
+    assert spans == {("Gene", "BRCA1"), ("Disease", "BRCA1"), ("Gene", "BRCA1 carriers"), ("Disease", "BRCA1 carriers")}
 
 
 def test_o_bias_follows_the_instruction_mode(tiny_tokenizer):
@@ -110,8 +140,12 @@ def test_errors_name_the_problem(saved_model):
         ner("BRCA1", entity_types=["Protein"])
     with pytest.raises(ValueError, match="Unknown dataset.*BC2GM.*NCBI-disease"):
         ner("BRCA1", dataset="BC2GM")
-    with pytest.raises(TypeError, match="unexpected argument"):
-        ner("BRCA1", aggregation_strategy="simple")
+    with pytest.raises(TypeError, match="unexpected argument.*stride"):
+        ner("BRCA1", stride=4)
+    with pytest.raises(ValueError, match="aggregation_strategy='max'.*'none'"):
+        ner("BRCA1", aggregation_strategy="max")
+    with pytest.raises(ValueError, match="link needs entity spans"):
+        ner("BRCA1", aggregation_strategy="none", link=True)
     assert {s["entity_group"] for s in ner("cancer in BRCA1 carriers", dataset="NCBI-disease")} <= {"Disease"}
 
 
