@@ -100,7 +100,7 @@ def parse_args(argv=None):
 # ----------------------------------------------------------------------------------------------- data
 
 
-def build_groups(kb, max_names_eval: int = 20):
+def build_groups(kb):
     """Per type: list of concepts as arrays of row indices with >= 2 case-insensitively distinct names."""
     lower = np.array([n.lower() for n in kb.names], dtype=object)
     per_type: dict[str, list[tuple[str, np.ndarray]]] = {t: [] for t in ENTITY_TYPES}
