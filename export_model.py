@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -40,6 +41,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+from transformers import PretrainedConfig
 from transformers.dynamic_module_utils import get_relative_import_files
 
 import modeling_vaner
@@ -54,7 +56,7 @@ from modeling_vaner import VanerForTokenClassification
 
 __all__ = [
     "ship", "ship_soup", "materialize", "restore", "is_adapter_folder", "hub_code_files", "checkpoint_record",
-    "cast_lora_factors", "LORA_DTYPES", "VANER_FIELDS",
+    "refresh_code", "refresh_config", "cast_lora_factors", "LORA_DTYPES", "VANER_FIELDS",
 ]
 
 STATE_DIR = "training_state"
@@ -65,21 +67,16 @@ ADAPTER_FILES = ("adapter_config.json", ADAPTER_WEIGHTS)
 # dtypes a shipped adapter's LoRA factors may be stored in; adapter_vaner's merge computes in float32 either way
 LORA_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 TOKENIZER_CONFIG = {"auto_map": {"AutoTokenizer": [None, "tokenization_vaner.VanerTokenizer"]}}
-# The VanerConfig fields that describe the task (everything except the backbone's own config).
-VANER_FIELDS = (
-    "bidirectional",
-    "entity_types",
-    "dataset_names",
-    "dataset_entity_types",
-    "instruction_template",
-    "instruction_template_no_dataset",
-    "max_length",
-    "stride",
-    "classifier_dropout",
-    "o_bias",
-    "o_bias_no_dataset",
-    "linking_index",
-)
+def _task_fields() -> tuple[str, ...]:
+    """The arguments VanerConfig adds to PretrainedConfig, less the backbone's: everything that says what the model
+    tags and how it decodes. Read from the signatures, so a field added to the config later (as `decoding` and
+    `resolve_abbreviations` were, and a hand-kept list missed) travels into materialized models without an edit here."""
+    inherited = set(inspect.signature(PretrainedConfig.__init__).parameters) | {"self", "kwargs"}
+    backbone = {"backbone_config", "backbone_source"}
+    return tuple(name for name in inspect.signature(VanerConfig.__init__).parameters if name not in inherited | backbone)
+
+
+VANER_FIELDS = _task_fields()
 
 
 def ship(
@@ -384,6 +381,7 @@ def materialize(shipped_dir: str | Path, cache_dir: str | Path | None = None, ba
     if not (target / "config.json").is_file():
         _build_full_model(shipped_dir, config, backbone, target, cache_dir)
     refresh_code(shipped_dir, target)
+    refresh_config(shipped_dir, target)
     return target
 
 
@@ -417,11 +415,31 @@ def refresh_code(shipped_dir: Path, full_dir: Path) -> list[str]:
         code = source.read_bytes()
         if copy.is_file() and copy.read_bytes() == code:
             continue
-        staging = copy.with_name(f".{copy.name}.{os.getpid()}.tmp")
-        staging.write_bytes(code)
-        os.replace(staging, copy)
+        _replace_file(copy, code)
         updated.append(source.name)
     return updated
+
+
+def refresh_config(shipped_dir: Path, full_dir: Path) -> list[str]:
+    """Set the task fields (`VANER_FIELDS`) of a materialized folder's config.json to the shipped folder's where they
+    differ. Folders built before `decoding` and `resolve_abbreviations` were carried over decode with argmax and
+    leave abbreviations alone, whatever the shipped config says; their cache key (weights + config) still matches,
+    so without this they would never be fixed. Returns the fields updated."""
+    shipped = json.loads((shipped_dir / "config.json").read_text(encoding="utf-8"))
+    path = full_dir / "config.json"
+    full = json.loads(path.read_text(encoding="utf-8"))
+    updated = [field for field in VANER_FIELDS if field in shipped and full.get(field) != shipped[field]]
+    if updated:
+        full.update({field: shipped[field] for field in updated})
+        _replace_file(path, (json.dumps(full, indent=2, sort_keys=True) + "\n").encode())
+    return updated
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write `path` atomically: a reader (another process loading the model) never sees half a file."""
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    staging.write_bytes(data)
+    os.replace(staging, path)
 
 
 def main(argv: list[str] | None = None) -> None:

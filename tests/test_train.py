@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification, pipeline
 
 import evaluate_model
+from configuration_vaner import VanerConfig
 import train
 
 SENTENCES = [
@@ -164,8 +165,20 @@ def test_shipped_adapter_materializes_to_the_trained_model(setup):
         "configuration_vaner.py", "linking_vaner.py", "modeling_vaner.py", "pipeline_vaner.py", "processing_vaner.py",
         "tokenization_vaner.py", "tokenizer_config.json",
     ]  # fmt: skip
+    config = json.loads((shipped / "config.json").read_text())
+    config.update(decoding="viterbi", resolve_abbreviations=True)  # what a shipped model sets beside its weights
+    (shipped / "config.json").write_text(json.dumps(config))
     full = export_model.materialize(shipped, cache_dir=tmp_path / "cache")
+    assert {"decoding", "resolve_abbreviations"} <= set(export_model.VANER_FIELDS)
+    built = json.loads((full / "config.json").read_text())
+    assert {field: built.get(field) for field in export_model.VANER_FIELDS} == {
+        field: config.get(field) for field in export_model.VANER_FIELDS
+    }  # every task field carried over, not only those a hand-kept list named
+    built.update(decoding="argmax", resolve_abbreviations=False)  # a folder built before they were carried over
+    (full / "config.json").write_text(json.dumps(built))
     assert export_model.materialize(shipped, cache_dir=tmp_path / "cache") == full  # built once
+    assert export_model.refresh_config(shipped, full) == []  # the stale fields were set back by materialize
+    assert VanerConfig.from_pretrained(full).decoding == "viterbi"
     with open(shipped / "pipeline_vaner.py", "a") as handle:  # the package's code moved on after the build
         handle.write("\n# newer code\n")
     assert export_model.materialize(shipped, cache_dir=tmp_path / "cache") == full
