@@ -2,8 +2,9 @@
 
 Text: the first N test sentences of a corpus, detokenised with single spaces (what a user would pass).
 Speed does not depend on the head's weights, so an untrained model gives the same figures as a trained one
-of the same backbone; the result names the model it ran. `--baseline` times a plain transformers token classifier
-(e.g. the MiniLM baseline of baselines/minilm_token_classifier.py) on the same texts through transformers' own
+of the same backbone; the result names the model it ran and, per run, the decoding and abbreviation rule it
+used (`--plain-too` adds argmax without the rule, to price what the config adds). `--baseline` times a plain
+transformers token classifier (e.g. the MiniLM baseline of baselines/minilm_token_classifier.py) on the same texts through transformers' own
 token-classification pipeline (aggregation "simple"). Tokens/s counts each model's own sub-word tokens of the
 sentences (without the instruction).
 
@@ -36,6 +37,8 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--baseline", help="a plain token-classification model folder to time on the same texts")
     parser.add_argument("--repeats", type=int, default=1, help="time each configuration this many times, keep the best")
+    parser.add_argument("--plain-too", action="store_true",
+                        help="also time argmax decoding without the abbreviation rule (the cost of what the config adds)")
     parser.add_argument("--name", default="pipeline_speed")
     args = parser.parse_args()
 
@@ -46,11 +49,18 @@ def main() -> None:
     ner = pipeline("token-classification", model=args.model, trust_remote_code=True, dtype=dtype)
     ner(texts[:4])  # warm-up
     tokens = sub_word_tokens(ner.tokenizer, texts)
+    config = ner.model.config
+    settings = [(config.decoding, bool(config.resolve_abbreviations))]  # as the model is configured, first
+    if args.plain_too and settings[0] != ("argmax", False):
+        settings.append(("argmax", False))
     runs = []
-    for entity_types in ([ner.model.config.entity_types[0]], list(ner.model.config.entity_types)):
-        seconds, spans = best_time(lambda: ner(texts, entity_types=entity_types,
-                                               forward_batch_size=args.forward_batch_size), args.repeats)
-        runs.append(speed_record({"entity_types": entity_types}, seconds, texts, words, tokens, spans))
+    for decoding, resolve in settings:
+        config.decoding, config.resolve_abbreviations = decoding, resolve  # the pipeline reads both per call
+        for entity_types in ([config.entity_types[0]], list(config.entity_types)):
+            seconds, spans = best_time(lambda: ner(texts, entity_types=entity_types,
+                                                   forward_batch_size=args.forward_batch_size), args.repeats)
+            head = {"entity_types": entity_types, "decoding": decoding, "resolve_abbreviations": resolve}
+            runs.append(speed_record(head, seconds, texts, words, tokens, spans))
     figures = {"model": args.model, "corpus": args.corpus, "sentences": len(texts), "words": words,
                "dtype": str(dtype), "torch_threads": torch.get_num_threads(), "runs": runs}
     if args.baseline:
