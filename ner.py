@@ -2,6 +2,7 @@
 
     python ner.py "Aspirin lowers the risk of colorectal cancer in BRCA1 carriers."
     python ner.py --file abstracts.txt --model path/or/hub-id --entity-types Gene Species --json
+    python ner.py --pubtator abstracts.pubtator > tagged.pubtator      # PubTator in, PubTator out
 
 `--model` is a trained VANER folder or Hub id, or a shipped adapter folder (export_model.py), which is
 rebuilt once into a full folder under $VANER_CACHE so that later runs start in seconds. Without it, the model shipped in `models/` is used when
@@ -27,6 +28,7 @@ from transformers import pipeline  # noqa: E402
 from backbones import default_cache_dir, load_tokenizer, resolve_backbone  # noqa: E402
 from export_model import is_adapter_folder, materialize  # noqa: E402
 from modeling_vaner import VanerForTokenClassification  # noqa: E402
+from pubtator import read_pubtator, write_pubtator  # noqa: E402
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "vaner-gemma3-270m"
 
@@ -58,25 +60,48 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", help="trained VANER folder or Hub id")
     parser.add_argument("--entity-types", nargs="+", help="narrow to these types")
     parser.add_argument("--dataset", help="steer with a training corpus' instruction, e.g. NCBI-disease")
-    parser.add_argument("--json", action="store_true", help="one JSON list of spans per text")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="one JSON list of spans per text")
+    output.add_argument("--pubtator", type=Path, metavar="FILE",
+                        help="tag each document (title + abstract) of this PubTator file and write it back in PubTator "
+                             "format, the model's spans as its annotations (those already in the file are dropped)")
+    parser.add_argument("--link", metavar="INDEX",
+                        help="add KB concept ids to every span from this linking index (folder or Hub id, "
+                             "build_linking_index.py)")
     args = parser.parse_args(argv)
     texts = list(args.text)
     if args.file is not None:
         if not args.file.is_file():
             parser.error(f"--file: no such file: {args.file}")
         texts += [line for line in args.file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    documents = None
+    if args.pubtator is not None:
+        if texts:
+            parser.error("--pubtator takes its documents from the file: give no text or --file with it")
+        if not args.pubtator.is_file():
+            parser.error(f"--pubtator: no such file: {args.pubtator}")
+        try:
+            documents = read_pubtator(args.pubtator)
+        except ValueError as error:
+            parser.error(f"--pubtator: {error}")
+        texts = [document.text for document in documents]
     if not texts:
-        parser.error("give a text or --file")
+        parser.error("give a text, --file or --pubtator (a file with at least one document)")
     ner = pipeline("token-classification", model=choose_model(args.model), trust_remote_code=True)
-    options = {"entity_types": args.entity_types, "dataset": args.dataset}
-    for text, spans in zip(texts, ner(texts, **{k: v for k, v in options.items() if v is not None})):
+    options = {"entity_types": args.entity_types, "dataset": args.dataset, "link": args.link}
+    results = ner(texts, **{k: v for k, v in options.items() if v is not None})
+    if documents is not None:
+        write_pubtator(documents, results, sys.stdout)
+        return
+    for spans in results:
         if args.json:
             print(json.dumps(spans, ensure_ascii=False))
             continue
         for span in spans:
-            print(f"{span['start']:>5} {span['end']:>5}  {span['entity_group']:<9} {span['score']:.3f}  {span['word']}")
+            ids = " ".join(concept["id"] for concept in span.get("ids", []))
+            print(f"{span['start']:>5} {span['end']:>5}  {span['entity_group']:<9} {span['score']:.3f}  {span['word']}"
+                  + (f"  [{ids}]" if ids else ""))
         print()
-
 
 if __name__ == "__main__":
     main()

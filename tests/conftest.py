@@ -6,6 +6,7 @@ import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
+from transformers.modeling_outputs import TokenClassifierOutput
 
 from configuration_vaner import VanerConfig
 from modeling_vaner import VanerForTokenClassification
@@ -67,3 +68,28 @@ def build_tiny_model(
 @pytest.fixture(scope="session")
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
     return build_tiny_tokenizer()
+
+
+def _first_token_id(tokenizer, word: str) -> int:
+    token_id = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(" " + word)[0])
+    assert token_id != tokenizer.unk_token_id
+    return token_id
+
+
+def oracle_model(model, tokenizer, target_word: str, calls: list, inside_word: str | None = None):
+    """Make the model tag B on the first sub-token of `target_word`, I on that of `inside_word` (if given) and O
+    elsewhere, counting forward calls."""
+    target_id = _first_token_id(tokenizer, target_word)
+    inside_id = None if inside_word is None else _first_token_id(tokenizer, inside_word)
+
+    def forward(input_ids=None, attention_mask=None, **kwargs):
+        calls.append(tuple(input_ids.shape))
+        logits = torch.zeros((*input_ids.shape, 3))
+        logits[..., 0] = 5.0
+        logits[..., 1] = torch.where(input_ids == target_id, 10.0, 0.0)
+        if inside_id is not None:
+            logits[..., 2] = torch.where(input_ids == inside_id, 10.0, 0.0)
+        return TokenClassifierOutput(logits=logits)
+
+    model.forward = forward
+    return model

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import build_tiny_model
+from conftest import build_tiny_model, oracle_model
 from transformers import pipeline
 from transformers.pipelines import AggregationStrategy
-from transformers.modeling_outputs import TokenClassifierOutput
 
 from pipeline_vaner import VanerTokenClassificationPipeline
 
@@ -20,31 +19,6 @@ def saved_model(tiny_tokenizer, tmp_path):
     model.save_pretrained(tmp_path / "model")
     tiny_tokenizer.save_pretrained(tmp_path / "model")
     return str(tmp_path / "model")
-
-
-def _first_token_id(tokenizer, word: str) -> int:
-    token_id = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(" " + word)[0])
-    assert token_id != tokenizer.unk_token_id
-    return token_id
-
-
-def _oracle(model, tokenizer, target_word: str, calls: list, inside_word: str | None = None):
-    """Make the model tag B on the first sub-token of `target_word`, I on that of `inside_word` (if given) and O
-    elsewhere, counting forward calls."""
-    target_id = _first_token_id(tokenizer, target_word)
-    inside_id = None if inside_word is None else _first_token_id(tokenizer, inside_word)
-
-    def forward(input_ids=None, attention_mask=None, **kwargs):
-        calls.append(tuple(input_ids.shape))
-        logits = torch.zeros((*input_ids.shape, 3))
-        logits[..., 0] = 5.0
-        logits[..., 1] = torch.where(input_ids == target_id, 10.0, 0.0)
-        if inside_id is not None:
-            logits[..., 2] = torch.where(input_ids == inside_id, 10.0, 0.0)
-        return TokenClassifierOutput(logits=logits)
-
-    model.forward = forward
-    return model
 
 
 def test_plain_pipeline_call_returns_typed_spans_with_exact_offsets(saved_model):
@@ -65,7 +39,7 @@ def test_plain_pipeline_call_returns_typed_spans_with_exact_offsets(saved_model)
 
 def test_oracle_spans_all_types_in_one_batched_forward(tiny_tokenizer):
     calls: list = []
-    model = _oracle(build_tiny_model(tiny_tokenizer), tiny_tokenizer, "BRCA1", calls)
+    model = oracle_model(build_tiny_model(tiny_tokenizer), tiny_tokenizer, "BRCA1", calls)
     ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
     text = "Mutations in BRCA1 cause cancer. BRCA1 carriers were studied."
     spans = ner(text)
@@ -80,7 +54,7 @@ def test_oracle_spans_all_types_in_one_batched_forward(tiny_tokenizer):
 
 
 def test_aggregation_strategy_simple_is_the_spans_and_none_lists_tagged_words(tiny_tokenizer):
-    model = _oracle(build_tiny_model(tiny_tokenizer, entity_types=["Gene", "Disease"]), tiny_tokenizer, "BRCA1", [],
+    model = oracle_model(build_tiny_model(tiny_tokenizer, entity_types=["Gene", "Disease"]), tiny_tokenizer, "BRCA1", [],
                     inside_word="carriers")
     ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
     text = "Mutations in BRCA1 cause cancer. BRCA1 carriers were studied."
@@ -99,7 +73,7 @@ def test_aggregation_strategy_simple_is_the_spans_and_none_lists_tagged_words(ti
 
 def test_o_bias_follows_the_instruction_mode(tiny_tokenizer):
     model = build_tiny_model(tiny_tokenizer, dataset_names=["NCBI-disease"], dataset_entity_types={"NCBI-disease": "Disease"})
-    model = _oracle(model, tiny_tokenizer, "BRCA1", [])  # B beats O by 5 on the log scale
+    model = oracle_model(model, tiny_tokenizer, "BRCA1", [])  # B beats O by 5 on the log scale
     model.config.set_o_bias({"Disease": 6.0}, with_dataset_name=False)  # enough to silence the oracle
     ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
     text = "Mutations in BRCA1 cause cancer."
@@ -113,7 +87,7 @@ def test_o_bias_follows_the_instruction_mode(tiny_tokenizer):
 
 def test_long_text_is_windowed_not_truncated(tiny_tokenizer):
     calls: list = []
-    model = _oracle(build_tiny_model(tiny_tokenizer, max_length=24, stride=4), tiny_tokenizer, "BRCA1", calls)
+    model = oracle_model(build_tiny_model(tiny_tokenizer, max_length=24, stride=4), tiny_tokenizer, "BRCA1", calls)
     ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
     text = " ".join(["the risk of cancer in BRCA1 carriers and mice"] * 12)  # one long sentence
     spans = ner(text, entity_types=["Gene"])
@@ -124,7 +98,7 @@ def test_long_text_is_windowed_not_truncated(tiny_tokenizer):
 
 def test_lists_are_batched_and_match_single_calls(tiny_tokenizer):
     calls: list = []
-    model = _oracle(build_tiny_model(tiny_tokenizer), tiny_tokenizer, "BRCA1", calls)
+    model = oracle_model(build_tiny_model(tiny_tokenizer), tiny_tokenizer, "BRCA1", calls)
     ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
     texts = ["BRCA1 carriers.", "", "   ", "No entity here.", "Mice with BRCA1."]
     batched = ner(texts)
@@ -162,7 +136,7 @@ class _RecordingLinker:
 
 def test_link_adds_ids_in_one_call_with_abbreviations_expanded(tiny_tokenizer, monkeypatch):
     calls: list = []
-    model = _oracle(build_tiny_model(tiny_tokenizer, entity_types=["Gene", "Disease"]), tiny_tokenizer, "BRCA1", calls)
+    model = oracle_model(build_tiny_model(tiny_tokenizer, entity_types=["Gene", "Disease"]), tiny_tokenizer, "BRCA1", calls)
     ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
     linker = _RecordingLinker()
     monkeypatch.setattr(VanerTokenClassificationPipeline, "_linker", lambda self, link: linker)
@@ -185,7 +159,7 @@ def test_link_true_needs_an_index(tiny_tokenizer):
 
 def test_link_accepts_a_ready_linker_and_rejects_other_objects(tiny_tokenizer):
     calls: list = []
-    model = _oracle(build_tiny_model(tiny_tokenizer, entity_types=["Gene"]), tiny_tokenizer, "BRCA1", calls)
+    model = oracle_model(build_tiny_model(tiny_tokenizer, entity_types=["Gene"]), tiny_tokenizer, "BRCA1", calls)
     ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
     linker = _RecordingLinker()  # e.g. an EntityLinker given a dictionary with add_names
     spans = ner("BRCA1 carriers.", link=linker)

@@ -1,0 +1,74 @@
+"""ner.py, the README's first command: texts, --file, --json and PubTator in and out, with an oracle model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import build_tiny_model, oracle_model
+
+import ner
+from pipeline_vaner import VanerTokenClassificationPipeline
+from pubtator import read_pubtator
+
+TEXT = "Mutations in BRCA1 cause cancer. BRCA1 carriers were studied."
+
+
+@pytest.fixture()
+def oracle_cli(tiny_tokenizer, monkeypatch):
+    """ner.main with a model that tags every BRCA1 as a Gene (and nothing else); the model folder it was given."""
+    model = oracle_model(build_tiny_model(tiny_tokenizer, entity_types=["Gene"]), tiny_tokenizer, "BRCA1", [])
+    asked: list = []
+
+    def fake_pipeline(task, model, trust_remote_code):
+        asked.append((task, model, trust_remote_code))
+        return oracle
+
+    oracle = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
+    monkeypatch.setattr(ner, "pipeline", fake_pipeline)
+    return asked
+
+
+def test_text_and_json_output(oracle_cli, capsys, tmp_path):
+    ner.main(["--model", str(tmp_path), TEXT])
+    assert oracle_cli == [("token-classification", str(tmp_path), True)]
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert [(int(r[0]), int(r[1]), r[2], r[4]) for r in rows] == [(13, 18, "Gene", "BRCA1"), (33, 38, "Gene", "BRCA1")]
+    lines = tmp_path / "texts.txt"
+    lines.write_text(f"{TEXT}\n\nno entity here\n", encoding="utf-8")
+    ner.main(["--model", str(tmp_path), "--file", str(lines), "--json"])
+    first, second = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(s["start"], s["word"]) for s in first] == [(13, "BRCA1"), (33, "BRCA1")] and second == []
+
+
+def test_pubtator_in_pubtator_out(oracle_cli, capsys, tmp_path):
+    source = tmp_path / "in.pubtator"
+    source.write_text("7|t|BRCA1 in cancer.\n7|a|We sequenced BRCA1.\n7\t9\t15\tcancer\tDisease\n\n8|t|Nothing.\n8|a|\n",
+                      encoding="utf-8")
+    ner.main(["--model", str(tmp_path), "--pubtator", str(source)])
+    out = capsys.readouterr().out
+    assert out == "7|t|BRCA1 in cancer.\n7|a|We sequenced BRCA1.\n7\t0\t5\tBRCA1\tGene\n7\t30\t35\tBRCA1\tGene\n\n8|t|Nothing.\n8|a|\n\n"
+    written = tmp_path / "out.pubtator"
+    written.write_text(out, encoding="utf-8")
+    assert read_pubtator(written) == read_pubtator(source)  # same documents; the file's own annotation was replaced
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "give a text, --file or --pubtator"),
+        (["--file", "missing.txt"], "--file: no such file: missing.txt"),
+        (["--pubtator", "missing.pubtator"], "--pubtator: no such file"),
+        (["--pubtator", "{bad}"], "bad.pubtator, line 1"),
+        (["--pubtator", "{bad}", "some text"], "give no text or --file with it"),
+        (["--pubtator", "{bad}", "--json"], "argument --json: not allowed with argument --pubtator"),
+    ],
+)
+def test_bad_arguments_exit_with_a_message_and_load_no_model(oracle_cli, capsys, tmp_path, argv, message):
+    bad = tmp_path / "bad.pubtator"
+    bad.write_text("free text, not PubTator\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_info:
+        ner.main([arg.replace("{bad}", str(bad)) for arg in argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert oracle_cli == []
