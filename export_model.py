@@ -41,7 +41,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import PretrainedConfig
+from transformers import PreTrainedConfig
 from transformers.dynamic_module_utils import get_relative_import_files
 
 import modeling_vaner
@@ -68,10 +68,10 @@ ADAPTER_FILES = ("adapter_config.json", ADAPTER_WEIGHTS)
 LORA_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 TOKENIZER_CONFIG = {"auto_map": {"AutoTokenizer": [None, "tokenization_vaner.VanerTokenizer"]}}
 def _task_fields() -> tuple[str, ...]:
-    """The arguments VanerConfig adds to PretrainedConfig, less the backbone's: everything that says what the model
+    """The arguments VanerConfig adds to PreTrainedConfig, less the backbone's: everything that says what the model
     tags and how it decodes. Read from the signatures, so a field added to the config later (as `decoding` and
     `resolve_abbreviations` were, and a hand-kept list missed) travels into materialized models without an edit here."""
-    inherited = set(inspect.signature(PretrainedConfig.__init__).parameters) | {"self", "kwargs"}
+    inherited = set(inspect.signature(PreTrainedConfig.__init__).parameters) | {"self", "kwargs"}
     backbone = {"backbone_config", "backbone_source"}
     return tuple(name for name in inspect.signature(VanerConfig.__init__).parameters if name not in inherited | backbone)
 
