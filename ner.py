@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("give a text, --file or --pubtator (a file with at least one document)")
     ner = pipeline("token-classification", model=choose_model(args.model), trust_remote_code=True)
     options = {"entity_types": args.entity_types, "dataset": args.dataset, "link": args.link}
-    results = ner(texts, **{k: v for k, v in options.items() if v is not None})
+    # a generator: the pipeline tags 64 texts at a time, so a large file prints as it goes instead of at the end
+    results = ner(iter(texts), **{k: v for k, v in options.items() if v is not None})
     if documents is not None:
         write_pubtator(documents, results, sys.stdout)
         return
