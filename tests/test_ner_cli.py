@@ -72,3 +72,20 @@ def test_bad_arguments_exit_with_a_message_and_load_no_model(oracle_cli, capsys,
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert oracle_cli == []
+
+
+def test_link_puts_concept_ids_in_the_table_and_the_sixth_pubtator_column(oracle_cli, capsys, tmp_path, monkeypatch):
+    asked: list = []
+
+    class FakeLinker:
+        def link(self, mentions, entity_types, top_k=1, id_prefixes=None):
+            return [[{"id": f"NCBIGene:{m}", "name": m, "score": 1.0}] for m in mentions]
+
+    monkeypatch.setattr(VanerTokenClassificationPipeline, "_linker", lambda self, link: asked.append(link) or FakeLinker())
+    ner.main(["--model", str(tmp_path), "--link", "my-index", "Loss of BRCA1."])
+    assert asked == ["my-index"]
+    assert capsys.readouterr().out.split("\n")[0].endswith("BRCA1  [NCBIGene:BRCA1]")
+    source = tmp_path / "in.pubtator"
+    source.write_text("7|t|BRCA1.\n7|a|\n", encoding="utf-8")
+    ner.main(["--model", str(tmp_path), "--link", "my-index", "--pubtator", str(source)])
+    assert "7\t0\t5\tBRCA1\tGene\tNCBIGene:BRCA1\n" in capsys.readouterr().out
