@@ -188,8 +188,6 @@ class VanerTokenClassificationPipeline(Pipeline):
         if aggregation_strategy is not None:
             postprocess["output"] = span_or_word_output(aggregation_strategy)
         if link:
-            if postprocess.get("output") == "words":
-                raise ValueError("link needs entity spans: drop aggregation_strategy='none' or link=")
             postprocess["linker"] = self._linker(link)
             postprocess["link_top_k"] = 1 if link_top_k is None else int(link_top_k)
             postprocess["link_id_prefixes"] = link_id_prefixes
@@ -270,6 +268,8 @@ class VanerTokenClassificationPipeline(Pipeline):
         resolve_abbreviations: bool | None = None,
         output: str = "spans",
     ) -> list[list[dict]]:
+        if output == "words" and linker is not None:  # checked here: either may have been set at construction
+            raise ValueError("link needs entity spans: drop aggregation_strategy='none' or link=")
         texts, sentences = model_outputs["texts"], model_outputs["sentences"]
         config = self.model.config
         grouped: dict[tuple[int, str], list[tuple[_Row, torch.Tensor]]] = {}

@@ -119,7 +119,10 @@ def test_errors_name_the_problem(saved_model):
     with pytest.raises(ValueError, match="aggregation_strategy='max'.*'none'"):
         ner("BRCA1", aggregation_strategy="max")
     with pytest.raises(ValueError, match="link needs entity spans"):
-        ner("BRCA1", aggregation_strategy="none", link=True)
+        ner("BRCA1", aggregation_strategy="none", link=_RecordingLinker())
+    per_word = pipeline("token-classification", model=saved_model, trust_remote_code=True, aggregation_strategy="none")
+    with pytest.raises(ValueError, match="link needs entity spans"):
+        per_word("BRCA1", link=_RecordingLinker())
     assert {s["entity_group"] for s in ner("cancer in BRCA1 carriers", dataset="NCBI-disease")} <= {"Disease"}
 
 
