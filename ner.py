@@ -88,9 +88,14 @@ def main(argv: list[str] | None = None) -> None:
     if not texts:
         parser.error("give a text, --file or --pubtator (a file with at least one document)")
     ner = pipeline("token-classification", model=choose_model(args.model), trust_remote_code=True)
-    options = {"entity_types": args.entity_types, "dataset": args.dataset, "link": args.link}
+    options = {k: v for k, v in {"entity_types": args.entity_types, "dataset": args.dataset, "link": args.link}.items()
+               if v is not None}
+    try:  # the pipeline's own checks (a type or dataset the model does not know, a missing index), before any tagging
+        ner._sanitize_parameters(**options)
+    except (ValueError, OSError) as error:
+        parser.error(str(error))
     # a generator: the pipeline tags 64 texts at a time, so a large file prints as it goes instead of at the end
-    results = ner(iter(texts), **{k: v for k, v in options.items() if v is not None})
+    results = ner(iter(texts), **options)
     if documents is not None:
         write_pubtator(documents, results, sys.stdout)
         return
