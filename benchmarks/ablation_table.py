@@ -6,7 +6,8 @@
 Writes benchmarks/results/ablations.json and ablations.md: per corpus, variant and seed the budget (steps, non-pad
 tokens, hours of training on this machine) and the dev-selected checkpoint's dev and test P/R/F1, then per corpus and
 variant the test F1 of each seed and their mean (a second seed, `VANER_SEED=43 benchmarks/run_ablations.sh
-runs/ablations-seed43 ...`, tells a real difference from seed noise).
+runs/ablations-seed43 ...`, tells a real difference from seed noise). `--runs` takes several run directories (one per
+seed or session) so that one command rebuilds the table.
 """
 
 from __future__ import annotations
@@ -86,6 +87,19 @@ def parse_paused(items: list[str]) -> dict[str, float]:
         if not run or paused[run] < 0:
             raise SystemExit(f"--paused: expected RUN=SECONDS with a run name and seconds >= 0, got '{item}'")
     return paused
+
+
+def paused_per_run(runs: list[Path], paused: dict[str, float]) -> dict[Path, float]:
+    """--paused seconds by run folder; a name that matches no finished run, or runs under two --runs directories
+    (ncbi-dbr of two seeds), stops the table with the names."""
+    unknown = sorted(set(paused) - {run.name for run in runs})
+    if unknown:
+        raise SystemExit(f"--paused: no finished run folder {unknown} under --runs")
+    ambiguous = sorted(name for name in paused if sum(run.name == name for run in runs) > 1)
+    if ambiguous:
+        raise SystemExit(f"--paused: {ambiguous} name a finished run in more than one of --runs; table those "
+                         "directories in separate calls (--previous keeps the earlier rows)")
+    return {run: paused[run.name] for run in runs if run.name in paused}
 
 
 def _last_trainer_state(run: Path) -> dict:
@@ -176,7 +190,8 @@ def _read(path: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=Path, required=True, help="RUNS_DIR of benchmarks/run_ablations.sh")
+    parser.add_argument("--runs", type=Path, nargs="+", required=True,
+                        help="RUNS_DIR(s) of benchmarks/run_ablations.sh (e.g. one per seed or session)")
     parser.add_argument("--baseline", type=Path, nargs="*", default=[], help="baseline_minilm_*.json results")
     parser.add_argument("--previous", type=Path, default=None,
                         help="an earlier ablations.json: its rows are kept where --runs / --baseline give no row of "
@@ -186,12 +201,9 @@ def main() -> None:
     parser.add_argument("--note", default="", help="machine load and anything else a reader needs")
     args = parser.parse_args()
 
-    runs = finished_runs(args.runs)
-    paused = parse_paused(args.paused)
-    unknown = set(paused) - {p.name for p in runs}
-    if unknown:
-        raise SystemExit(f"--paused: no finished run folder {sorted(unknown)} under {args.runs}")
-    rows = [run_row(p, paused.get(p.name, 0.0)) for p in runs] + [baseline_row(p) for p in args.baseline]
+    runs = [run for runs_dir in args.runs for run in finished_runs(runs_dir)]
+    paused = paused_per_run(runs, parse_paused(args.paused))
+    rows = [run_row(p, paused.get(p, 0.0)) for p in runs] + [baseline_row(p) for p in args.baseline]
     if args.previous is not None:
         rows += kept_rows(_read(args.previous), {row_key(r) for r in rows}, args.previous)
     order = list(VARIANTS.values())

@@ -4,7 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.ablation_table import finished_runs, kept_rows, markdown, parse_paused, row_seed, seed_summary
+from benchmarks.ablation_table import (
+    finished_runs,
+    kept_rows,
+    markdown,
+    parse_paused,
+    paused_per_run,
+    row_seed,
+    seed_summary,
+)
 
 
 def test_kept_rows_keeps_only_runs_not_rederived_and_says_where_from():
@@ -27,6 +35,17 @@ def test_parse_paused_reads_run_seconds_and_names_a_bad_item():
         parse_paused(["ncbi-random:6007"])
     with pytest.raises(SystemExit, match="=-3"):
         parse_paused(["ncbi-random=-3"])
+
+
+def test_paused_seconds_go_to_their_run_folder_across_runs_dirs_and_never_to_two():
+    seed42, seed43 = Path("runs/ablations"), Path("runs/ablations-seed43")
+    runs = [seed42 / "ncbi-dbr", seed43 / "ncbi-dbr", seed43 / "ncbi-random"]
+    assert paused_per_run(runs, {"ncbi-random": 60.0}) == {seed43 / "ncbi-random": 60.0}
+    assert paused_per_run(runs, {}) == {}
+    with pytest.raises(SystemExit, match=r"\['ncbi-dbr'\] name a finished run in more than one"):
+        paused_per_run(runs, {"ncbi-dbr": 5.0})
+    with pytest.raises(SystemExit, match=r"no finished run folder \['s800-dbr'\]"):
+        paused_per_run(runs, {"s800-dbr": 5.0})
 
 
 def test_finished_runs_skips_runs_not_yet_scored_and_other_folders(tmp_path, capsys):
