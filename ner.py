@@ -23,11 +23,13 @@ from pathlib import Path
 # only noise in front of the spans; other bitsandbytes messages still show.
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
+import torch  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
 from backbones import default_cache_dir, load_tokenizer, resolve_backbone  # noqa: E402
 from export_model import is_adapter_folder, materialize  # noqa: E402
 from modeling_vaner import VanerForTokenClassification  # noqa: E402
+from precision import resolve_cpu_dtype, warn_if_slow_bf16  # noqa: E402
 from pubtator import read_pubtator, write_pubtator  # noqa: E402
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "vaner-gemma3-270m"
@@ -65,6 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     output.add_argument("--pubtator", type=Path, metavar="FILE",
                         help="tag each document (title + abstract) of this PubTator file and write it back in PubTator "
                              "format, the model's spans as its annotations (those already in the file are dropped)")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16", "auto"], default="float32",
+                        help="weights: float32 (as the published scores were measured), bfloat16 (faster where the CPU "
+                             "has native bf16, AMX or AVX512-BF16: 1.7x on an EPYC; spans can differ in rare cases), or "
+                             "auto (bfloat16 exactly there)")
     parser.add_argument("--link", metavar="INDEX",
                         help="add KB concept ids to every span from this linking index (folder or Hub id, "
                              "build_linking_index.py)")
@@ -87,7 +93,10 @@ def main(argv: list[str] | None = None) -> None:
         texts = [document.text for document in documents]
     if not texts:
         parser.error("give a text, --file or --pubtator (a file with at least one document)")
-    ner = pipeline("token-classification", model=choose_model(args.model), trust_remote_code=True)
+    dtype = resolve_cpu_dtype(args.dtype)
+    warn_if_slow_bf16(dtype == "bfloat16", option="--dtype bfloat16")
+    ner = pipeline("token-classification", model=choose_model(args.model), trust_remote_code=True,
+                   dtype=getattr(torch, dtype))
     options = {k: v for k, v in {"entity_types": args.entity_types, "dataset": args.dataset, "link": args.link}.items()
                if v is not None}
     try:  # the pipeline's own checks (a type or dataset the model does not know, a missing index), before any tagging

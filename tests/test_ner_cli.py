@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from conftest import build_tiny_model, oracle_model
 
 import ner
@@ -20,8 +21,8 @@ def oracle_cli(tiny_tokenizer, monkeypatch):
     model = oracle_model(build_tiny_model(tiny_tokenizer, entity_types=["Gene"]), tiny_tokenizer, "BRCA1", [])
     asked: list = []
 
-    def fake_pipeline(task, model, trust_remote_code):
-        asked.append((task, model, trust_remote_code))
+    def fake_pipeline(task, model, trust_remote_code, dtype):
+        asked.append((task, model, trust_remote_code, dtype))
         return oracle
 
     oracle = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
@@ -31,9 +32,12 @@ def oracle_cli(tiny_tokenizer, monkeypatch):
 
 def test_text_and_json_output(oracle_cli, capsys, tmp_path):
     ner.main(["--model", str(tmp_path), TEXT])
-    assert oracle_cli == [("token-classification", str(tmp_path), True)]
+    assert oracle_cli == [("token-classification", str(tmp_path), True, torch.float32)]  # as the scores were measured
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert [(int(r[0]), int(r[1]), r[2], r[4]) for r in rows] == [(13, 18, "Gene", "BRCA1"), (33, 38, "Gene", "BRCA1")]
+    ner.main(["--model", str(tmp_path), "--dtype", "bfloat16", TEXT])
+    assert oracle_cli[-1][-1] == torch.bfloat16
+    capsys.readouterr()
     lines = tmp_path / "texts.txt"
     lines.write_text(f"{TEXT}\n\nno entity here\n", encoding="utf-8")
     ner.main(["--model", str(tmp_path), "--file", str(lines), "--json"])
