@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--pubtator: {error}")
         texts = [document.text for document in documents]
     if not texts:
-        parser.error("give a text, --file or --pubtator (a file with at least one document)")
+        hint = " (words after --entity-types are read as types: put the text before it, or after --)" \
+            if args.entity_types else ""
+        parser.error(f"give a text, --file or --pubtator (a file with at least one document){hint}")
     dtype = resolve_cpu_dtype(args.dtype)
     warn_if_slow_bf16(dtype == "bfloat16", option="--dtype bfloat16")
     ner = pipeline("token-classification", model=choose_model(args.model), trust_remote_code=True,

@@ -61,6 +61,7 @@ def test_pubtator_in_pubtator_out(oracle_cli, capsys, tmp_path):
     "argv, message",
     [
         ([], "give a text, --file or --pubtator"),
+        (["--entity-types", "Gene", "BRCA1 binds"], "put the text before it, or after --"),
         (["--file", "missing.txt"], "--file: no such file: missing.txt"),
         (["--pubtator", "missing.pubtator"], "--pubtator: no such file"),
         (["--pubtator", "{bad}"], "bad.pubtator, line 1"),
