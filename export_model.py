@@ -67,6 +67,8 @@ ADAPTER_FILES = ("adapter_config.json", ADAPTER_WEIGHTS)
 # dtypes a shipped adapter's LoRA factors may be stored in; adapter_vaner's merge computes in float32 either way
 LORA_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 TOKENIZER_CONFIG = {"auto_map": {"AutoTokenizer": [None, "tokenization_vaner.VanerTokenizer"]}}
+
+
 def _task_fields() -> tuple[str, ...]:
     """The arguments VanerConfig adds to PreTrainedConfig, less the backbone's: everything that says what the model
     tags and how it decodes. Read from the signatures, so a field added to the config later (as `decoding` and

@@ -120,5 +120,6 @@ def main(argv: list[str] | None = None) -> None:
                   + (f"  [{ids}]" if ids else ""))
         print()
 
+
 if __name__ == "__main__":
     main()

@@ -4,8 +4,8 @@ Text: the first N test sentences of a corpus, detokenised with single spaces (wh
 Speed does not depend on the head's weights, so an untrained model gives the same figures as a trained one
 of the same backbone; the result names the model it ran and, per run, the decoding and abbreviation rule it
 used (`--plain-too` adds argmax without the rule, to price what the config adds). `--baseline` times a plain
-transformers token classifier (e.g. the MiniLM baseline of baselines/minilm_token_classifier.py) on the same texts through transformers' own
-token-classification pipeline (aggregation "simple"). Tokens/s counts each model's own sub-word tokens of the
+transformers token classifier (e.g. the MiniLM baseline of baselines/minilm_token_classifier.py) on the same texts
+through transformers' own token-classification pipeline (aggregation "simple"). Tokens/s counts each model's own sub-word tokens of the
 sentences (without the instruction).
 
     python benchmarks/pipeline_speed.py --model PATH --data-dir ../shared/data/bioner --sentences 200 \
