@@ -65,8 +65,8 @@ def load_for_scoring(model_path: str, bf16: bool = False, device: str | None = N
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     warn_if_slow_bf16(bf16, device)
     dtype = torch.bfloat16 if bf16 else torch.float32
+    # the head stays fp32 by the model's own rule (_keep_in_fp32_modules_strict), as in pipeline(dtype=...) and ner.py
     model = AutoModelForTokenClassification.from_pretrained(model_path, trust_remote_code=True, dtype=dtype).eval()
-    model.classifier.float()
     model.to(device)
     return model, AutoTokenizer.from_pretrained(model_path, trust_remote_code=True)
 

@@ -36,6 +36,9 @@ class VanerPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
+    # The O/B/I head is 640 x 3 weights: kept fp32 when the backbone loads in bf16/fp16 (`dtype=`), so that scores and
+    # Viterbi decoding see full-precision logits whichever way the model is loaded (pipeline, ner.py, evaluation).
+    _keep_in_fp32_modules_strict = ["classifier"]
 
     def _init_weights(self, module: nn.Module) -> None:
         if module is getattr(self, "classifier", None):

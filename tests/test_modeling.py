@@ -158,6 +158,23 @@ def test_save_and_load_from_a_fresh_process_elsewhere(tiny_tokenizer, tmp_path):
     torch.testing.assert_close(torch.load(tmp_path / "logits.pt"), expected)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_load_keeps_the_head_in_fp32(tiny_tokenizer, tmp_path, dtype):
+    """`dtype=bf16` (ner.py --dtype, pipeline(dtype=...)) halves the backbone only: the O/B/I logits stay fp32."""
+    model = build_tiny_model(tiny_tokenizer, "llama")
+    model.save_pretrained(tmp_path / "model")
+    half = VanerForTokenClassification.from_pretrained(tmp_path / "model", dtype=dtype).eval()
+    assert half.backbone.get_input_embeddings().weight.dtype == dtype
+    assert half.classifier.weight.dtype == torch.float32
+    torch.testing.assert_close(half.classifier.weight, model.classifier.weight, rtol=0, atol=0)
+    ids = _ids(tiny_tokenizer, "BRCA1 carriers develop breast cancer")
+    with torch.no_grad():
+        logits = half(input_ids=ids).logits
+        expected = model(input_ids=ids).logits
+    assert logits.dtype == torch.float32
+    torch.testing.assert_close(logits, expected, atol=0.05, rtol=0.05)
+
+
 def test_from_backbone_adopts_pretrained_weights(tiny_tokenizer, tmp_path):
     from transformers import AutoConfig, AutoModel
 

@@ -217,6 +217,9 @@ def test_shipped_adapter_folder_loads_directly_from_a_fresh_copy(setup):
     ids = torch.tensor([build_tiny_tokenizer()("Hereditary breast cancer in mice")["input_ids"]])
     with torch.no_grad():
         torch.testing.assert_close(direct(input_ids=ids).logits, trained(input_ids=ids).logits, atol=1e-5, rtol=1e-4)
+    half = AutoModelForTokenClassification.from_pretrained(str(elsewhere), trust_remote_code=True, dtype=torch.bfloat16)
+    assert half.backbone.get_input_embeddings().weight.dtype == torch.bfloat16
+    assert half.classifier.weight.dtype == torch.float32  # the head stays fp32 on the adapter path too
     ner = pipeline("token-classification", model=str(elsewhere), trust_remote_code=True)
     assert ner.tokenizer.get_vocab() == build_tiny_tokenizer().get_vocab()
     reference = pipeline("token-classification", model=str(final), trust_remote_code=True)
