@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -44,6 +45,14 @@ def git_revision() -> str:
         return revision + ("+dirty" if dirty.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def results_parser(description: str) -> argparse.ArgumentParser:
+    """A parser with the options of a benchmark that writes a named results file: `--name` and `--note`."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", required=True, help="results file stem under benchmarks/results")
+    parser.add_argument("--note", default="", help="anything a reader needs to interpret the figures")
+    return parser
 
 
 def write_results(name: str, figures: dict) -> Path:

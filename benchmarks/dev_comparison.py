@@ -11,13 +11,12 @@ Writes benchmarks/results/<name>.json (command, machine, revision, the figures) 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import RESULTS_DIR, write_results  # noqa: E402
+from benchmarks.common import RESULTS_DIR, results_parser, write_results  # noqa: E402
 
 
 def comparison_rows(calibrations: dict[str, dict]) -> list[dict]:
@@ -52,11 +51,9 @@ def markdown(rows: list[dict], labels: list[str], note: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--name", required=True, help="results file stem under benchmarks/results")
+    parser = results_parser(__doc__)
     parser.add_argument("--results", nargs="+", type=Path, required=True, help="calibrate_o_bias.py results files")
     parser.add_argument("--labels", nargs="+", required=True, help="one label per results file")
-    parser.add_argument("--note", default="")
     args = parser.parse_args()
     if len(args.labels) != len(args.results):
         parser.error(f"{len(args.results)} --results files but {len(args.labels)} --labels")

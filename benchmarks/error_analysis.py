@@ -15,14 +15,13 @@ Writes benchmarks/results/<name>.json (command, machine, revision, the figures) 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import RESULTS_DIR, write_results  # noqa: E402
+from benchmarks.common import RESULTS_DIR, results_parser, write_results  # noqa: E402
 from processing_vaner import decode_spans  # noqa: E402
 
 _IOB = {"O": 0, "B": 1, "I": 2}
@@ -143,12 +142,10 @@ def markdown(name: str, record: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--name", required=True, help="results file stem under benchmarks/results")
+    parser = results_parser(__doc__)
     parser.add_argument("--predictions", nargs="+", type=Path, required=True,
                         help="evaluate_model.py <corpus>.<split>.conll files")
     parser.add_argument("--top", type=int, default=10, help="most frequent missed / spurious strings to list")
-    parser.add_argument("--note", default="")
     args = parser.parse_args(argv)
     corpora = {}
     for path in args.predictions:

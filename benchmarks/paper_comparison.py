@@ -10,22 +10,19 @@ machine, revision) and <name>.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import RESULTS_DIR, write_results  # noqa: E402
+from benchmarks.common import RESULTS_DIR, results_parser, write_results  # noqa: E402
 from model_card import PAPER_F1, merge_results, paper_comparison_table  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--name", required=True, help="results file stem under benchmarks/results")
+    parser = results_parser(__doc__)
     parser.add_argument("--model", required=True, help="what was scored (shipped folder, checkpoint)")
     parser.add_argument("--metrics", nargs="+", type=Path, required=True, help="evaluate_model.py metrics files")
-    parser.add_argument("--note", default="")
     args = parser.parse_args()
 
     results = []

@@ -11,13 +11,12 @@ Writes benchmarks/results/<name>.json (command, machine, revision, the figures) 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import write_results  # noqa: E402
+from benchmarks.common import results_parser, write_results  # noqa: E402
 
 
 def read_run(folder: Path) -> dict:
@@ -104,12 +103,10 @@ def markdown(rows: list[dict], labels: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--name", required=True, help="results file stem under benchmarks/results")
+    parser = results_parser(__doc__)
     parser.add_argument("--runs", nargs="+", type=Path, required=True,
                         help="evaluate_model.py output folders; the first is the reference")
     parser.add_argument("--labels", nargs="+", required=True, help="one label per run folder")
-    parser.add_argument("--note", default="")
     args = parser.parse_args(argv)
     if len(args.runs) < 2 or len(args.labels) != len(args.runs):
         parser.error(f"give two or more --runs and one --labels each ({len(args.runs)} runs, {len(args.labels)} labels)")
