@@ -9,6 +9,7 @@ import torch
 from conftest import build_tiny_model, oracle_model
 
 import ner
+import precision
 from pipeline_vaner import VanerTokenClassificationPipeline
 from pubtator import read_pubtator
 
@@ -31,7 +32,7 @@ def oracle_cli(tiny_tokenizer, monkeypatch):
 
 
 def test_text_and_json_output(oracle_cli, capsys, tmp_path):
-    ner.main(["--model", str(tmp_path), TEXT])
+    ner.main(["--model", str(tmp_path), "--dtype", "float32", TEXT])
     assert oracle_cli == [("token-classification", str(tmp_path), True, torch.float32)]  # as the scores were measured
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert [(int(r[0]), int(r[1]), r[2], r[4]) for r in rows] == [(13, 18, "Gene", "BRCA1"), (33, 38, "Gene", "BRCA1")]
@@ -43,6 +44,15 @@ def test_text_and_json_output(oracle_cli, capsys, tmp_path):
     ner.main(["--model", str(tmp_path), "--file", str(lines), "--json"])
     first, second = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(s["start"], s["word"]) for s in first] == [(13, "BRCA1"), (33, "BRCA1")] and second == []
+
+
+@pytest.mark.parametrize("native_bf16, expected", [(True, torch.bfloat16), (False, torch.float32), (None, torch.float32)])
+def test_default_dtype_is_bf16_exactly_where_the_cpu_has_it(oracle_cli, capsys, tmp_path, monkeypatch,
+                                                           native_bf16, expected):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda *args: native_bf16)
+    ner.main(["--model", str(tmp_path), TEXT])
+    assert oracle_cli[-1][-1] == expected
+    assert "BRCA1" in capsys.readouterr().out
 
 
 def test_pubtator_in_pubtator_out(oracle_cli, capsys, tmp_path):
