@@ -44,6 +44,12 @@ def test_paused_seconds_go_to_their_run_folder_across_runs_dirs_and_never_to_two
     assert paused_per_run(runs, {}) == {}
     with pytest.raises(SystemExit, match=r"\['ncbi-dbr'\] name a finished run in more than one"):
         paused_per_run(runs, {"ncbi-dbr": 5.0})
+    assert paused_per_run(runs, {"ablations-seed43/ncbi-dbr": 5.0, "ablations/ncbi-dbr": 7.0}) == {
+        seed43 / "ncbi-dbr": 5.0, seed42 / "ncbi-dbr": 7.0}
+    with pytest.raises(SystemExit, match="two keys name"):
+        paused_per_run(runs, {"ncbi-random": 1.0, "ablations-seed43/ncbi-random": 2.0})
+    with pytest.raises(SystemExit, match=r"no finished run folder \['ablations-seed44/ncbi-dbr'\]"):
+        paused_per_run(runs, {"ablations-seed44/ncbi-dbr": 5.0})
     with pytest.raises(SystemExit, match=r"no finished run folder \['s800-dbr'\]"):
         paused_per_run(runs, {"s800-dbr": 5.0})
 
