@@ -36,8 +36,8 @@ class VanerPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
-    # The O/B/I head (hidden_size x 3 weights) is kept fp32 when the backbone loads in bf16/fp16 (`dtype=`), so that scores and
-    # Viterbi decoding see full-precision logits whichever way the model is loaded (pipeline, ner.py, evaluation).
+    # The O/B/I head (hidden_size x 3 weights) stays fp32 when the backbone loads in bf16/fp16 (`dtype=`), so that
+    # scores and Viterbi decoding see full-precision logits however the model is loaded (pipeline, ner.py, evaluation).
     _keep_in_fp32_modules_strict = ["classifier"]
 
     def _init_weights(self, module: nn.Module) -> None:
