@@ -98,7 +98,8 @@ def markdown(rows: list[dict], labels: list[str]) -> str:
             f"{row[label]['f1']:.2f} | {row[label]['f1_difference']:+.2f} | {row[label]['seconds']:.1f} | "
             f"{row[label]['speed_up']:.2f}x | {row[label]['sentences_tagged_differently']}" for label in others)
         name = f"**{row['corpus']}**" if row["corpus"] == "mean" else row["corpus"]
-        lines.append(f"| {name} | {row['sentences']} | {row[first]['f1']:.2f} | {row[first]['seconds']:.1f} | {cells} |")
+        reference = f"{row[first]['f1']:.2f} | {row[first]['seconds']:.1f}"
+        lines.append(f"| {name} | {row['sentences']} | {reference} | {cells} |")
     return "\n".join(lines) + "\n"
 
 
@@ -109,7 +110,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--labels", nargs="+", required=True, help="one label per run folder")
     args = parser.parse_args(argv)
     if len(args.runs) < 2 or len(args.labels) != len(args.runs):
-        parser.error(f"give two or more --runs and one --labels each ({len(args.runs)} runs, {len(args.labels)} labels)")
+        parser.error(f"give two or more --runs and one --labels each "
+                     f"({len(args.runs)} runs, {len(args.labels)} labels)")
     runs = {}
     for label, folder in zip(args.labels, args.runs):
         if not folder.is_dir():
