@@ -93,19 +93,17 @@ def paused_per_run(runs: list[Path], paused: dict[str, float]) -> dict[Path, flo
     """--paused seconds by run folder. A key is a run name (`ncbi-dbr`) or, where several --runs directories hold
     that run (two seeds), the directory's name and the run's (`ablations-seed44/ncbi-dbr`); a key that matches no
     finished run, or more than one, stops the table with the names."""
-    def matches(key: str) -> list[Path]:
-        return [run for run in runs if key in (run.name, f"{run.parent.name}/{run.name}")]
-
-    unknown = sorted(key for key in paused if not matches(key))
+    found = {key: [run for run in runs if key in (run.name, f"{run.parent.name}/{run.name}")] for key in paused}
+    unknown = sorted(key for key, matched in found.items() if not matched)
     if unknown:
         raise SystemExit(f"--paused: no finished run folder {unknown} under --runs")
-    ambiguous = sorted(key for key in paused if len(matches(key)) > 1)
+    ambiguous = sorted(key for key, matched in found.items() if len(matched) > 1)
     if ambiguous:
         raise SystemExit(f"--paused: {ambiguous} name a finished run in more than one of --runs; name the directory "
                          "too (e.g. ablations-seed44/ncbi-dbr=SECONDS)")
     by_run: dict[Path, float] = {}
     for key, seconds in paused.items():
-        run = matches(key)[0]
+        (run,) = found[key]
         if run in by_run:
             raise SystemExit(f"--paused: two keys name {run}; give its seconds once")
         by_run[run] = seconds
@@ -207,8 +205,8 @@ def main() -> None:
                         help="an earlier ablations.json: its rows are kept where --runs / --baseline give no row of "
                              "the same run (run folders are scratch; a later session may only hold the new runs)")
     parser.add_argument("--paused", nargs="*", default=[], metavar="RUN=SECONDS",
-                        help="seconds a run sat stopped (SIGSTOP) while other jobs used the CPU: taken off its train h; RUN is the "
-                             "run folder's name, or DIR/RUN where two --runs directories hold that name")
+                        help="seconds a run sat stopped (SIGSTOP) while other jobs used the CPU: taken off its train "
+                             "h; RUN is the run folder's name, or DIR/RUN where two --runs directories hold that name")
     parser.add_argument("--note", default="", help="machine load and anything else a reader needs")
     args = parser.parse_args()
 

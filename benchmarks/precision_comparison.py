@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import results_parser, write_results  # noqa: E402
+from benchmarks.error_analysis import read_predictions  # noqa: E402
 
 
 def read_run(folder: Path) -> dict:
@@ -28,24 +29,11 @@ def read_run(folder: Path) -> dict:
     return {**record, "folder": folder, "split": found[0].name.split(".")[1]}
 
 
-def predicted_tags(conll: Path) -> list[tuple[str, ...]]:
-    """Each sentence's predicted tags (third column), in file order."""
+def predicted_tags(conll: Path) -> list[tuple[int, ...]]:
+    """Each sentence's predicted O/B/I tags in file order, read by error_analysis (a bad line names file:line)."""
     if not conll.is_file():
         raise SystemExit(f"{conll}: no such predictions file")
-    sentences, current = [], []
-    for number, line in enumerate(conll.read_text().splitlines(), 1):
-        if not line.strip():
-            if current:
-                sentences.append(tuple(current))
-            current = []
-            continue
-        columns = line.split("\t")
-        if len(columns) != 3:
-            raise SystemExit(f"{conll}:{number}: expected word, gold and predicted tag, got {len(columns)} columns")
-        current.append(columns[2])
-    if current:
-        sentences.append(tuple(current))
-    return sentences
+    return [tuple(predicted) for _, _, predicted in read_predictions(conll)]
 
 
 def sentences_that_differ(first: Path, other: Path) -> int:
@@ -53,6 +41,10 @@ def sentences_that_differ(first: Path, other: Path) -> int:
     if len(a) != len(b):
         raise SystemExit(f"{first} has {len(a)} sentences but {other} has {len(b)}: not the same sentences")
     return sum(x != y for x, y in zip(a, b))
+
+
+def _against(f1: float, seconds: float, reference_f1: float, reference_seconds: float) -> dict:
+    return {"f1_difference": round(f1 - reference_f1, 2), "speed_up": round(reference_seconds / seconds, 2)}
 
 
 def comparison_rows(runs: dict[str, dict]) -> list[dict]:
@@ -72,8 +64,8 @@ def comparison_rows(runs: dict[str, dict]) -> list[dict]:
             row[label] = {"f1": round(scores["f1"], 2), "seconds": scores["seconds"]}
             if label != labels[0]:
                 conll = f"{corpus}.{base['split']}.conll"
-                row[label]["f1_difference"] = round(scores["f1"] - base["corpora"][corpus]["f1"], 2)
-                row[label]["speed_up"] = round(base["corpora"][corpus]["seconds"] / scores["seconds"], 2)
+                reference = base["corpora"][corpus]
+                row[label].update(_against(scores["f1"], scores["seconds"], reference["f1"], reference["seconds"]))
                 row[label]["sentences_tagged_differently"] = sentences_that_differ(
                     base["folder"] / conll, run["folder"] / conll)
         rows.append(row)
@@ -82,8 +74,8 @@ def comparison_rows(runs: dict[str, dict]) -> list[dict]:
         f1 = round(sum(r[label]["f1"] for r in rows) / len(rows), 2)
         mean[label] = {"f1": f1, "seconds": round(sum(r[label]["seconds"] for r in rows), 1)}
         if label != labels[0]:
-            mean[label]["f1_difference"] = round(f1 - mean[labels[0]]["f1"], 2)
-            mean[label]["speed_up"] = round(mean[labels[0]]["seconds"] / mean[label]["seconds"], 2)
+            reference = mean[labels[0]]
+            mean[label].update(_against(f1, mean[label]["seconds"], reference["f1"], reference["seconds"]))
             mean[label]["sentences_tagged_differently"] = sum(r[label]["sentences_tagged_differently"] for r in rows)
     return rows + [mean]
 

@@ -51,5 +51,5 @@ def test_runs_on_other_corpora_or_sentences_are_refused(tmp_path):
     with pytest.raises(SystemExit, match="not the same sentences"):
         precision_comparison.main(["--name", "p", "--runs", str(fp32), str(short), "--labels", "a", "b"])
     conll.write_text("word\tO\n")
-    with pytest.raises(SystemExit, match=r"NCBI-disease.validation.conll:1: expected word, gold and predicted"):
+    with pytest.raises(SystemExit, match=r"NCBI-disease.validation.conll:1: expected token<TAB>gold<TAB>predicted"):
         precision_comparison.main(["--name", "p", "--runs", str(fp32), str(short), "--labels", "a", "b"])
