@@ -32,7 +32,7 @@ from transformers import DataCollatorForTokenClassification, TrainerCallback, Tr
 
 from adapter_vaner import read_adapter_config
 from backbones import DEFAULT_BACKBONE, load_tokenizer, resolve_backbone
-from configuration_vaner import DEFAULT_ENTITY_TYPES
+from configuration_vaner import DEFAULT_ENTITY_TYPES, VanerConfig
 from dataset_scripts import build_instruction_examples, load_corpus, mixture_config_fields
 from dataset_scripts.entity_types import corpus_entity_type
 from dev_selection import (
@@ -75,7 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--no-lora", action="store_true", help="full fine-tuning (embeddings frozen)")
     model.add_argument("--init-adapter", metavar="DIR",
                        help="start from a trained adapter (LoRA + head: a shipped model folder or a run's adapter/) "
-                            "instead of a fresh one, e.g. to adapt a released model to new corpora or instructions")
+                            "instead of a fresh one, e.g. to adapt a released model to new corpora or instructions; "
+                            "the entity types (and dataset names) it knew stay in the new config")
     model.add_argument("--lora-r", type=int, default=16)
     model.add_argument("--lora-alpha", type=int, default=32)
     model.add_argument("--lora-dropout", type=float, default=0.05)
@@ -291,6 +292,34 @@ def save_final(trainer: DevF1Trainer, args: argparse.Namespace, tokenizer, summa
     return final_dir
 
 
+def init_adapter_config(init_adapter: str) -> VanerConfig:
+    """The VanerConfig of an `--init-adapter` folder: its own config.json (a shipped folder) or, for a run's
+    `adapter/`, the run folder's. Checked by model type, since a folder without one would load as defaults."""
+    for folder in (Path(init_adapter), Path(init_adapter).parent):
+        config_file = folder / "config.json"
+        if config_file.is_file() and json.loads(config_file.read_text()).get("model_type") == VanerConfig.model_type:
+            return VanerConfig.from_pretrained(folder)
+    raise FileNotFoundError(f"--init-adapter {init_adapter}: no VANER config.json in it or its parent run folder")
+
+
+def keep_init_adapter_knowledge(config_fields: dict, init_adapter: str, use_dataset_names: bool) -> dict:
+    """The run's config fields, plus the entity types (and, when instructions name datasets, the datasets) that
+    the `--init-adapter` model already knew.
+
+    Training a released model further on a few corpora does not make it forget the other types: without this its
+    config would list only the new corpora's types, and the pipeline would stop offering the rest.
+    """
+    init = init_adapter_config(init_adapter)
+    known = set(config_fields["entity_types"]) | set(init.entity_types)
+    extra = [t for t in init.entity_types if t not in DEFAULT_ENTITY_TYPES]
+    fields = {**config_fields, "entity_types": [t for t in DEFAULT_ENTITY_TYPES if t in known] + extra}
+    if use_dataset_names:
+        new_names = [n for n in config_fields["dataset_names"] if n not in init.dataset_names]
+        fields["dataset_names"] = list(init.dataset_names) + new_names
+        fields["dataset_entity_types"] = {**init.dataset_entity_types, **config_fields["dataset_entity_types"]}
+    return fields
+
+
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -302,6 +331,8 @@ def main(argv: list[str] | None = None) -> Path:
     train_examples, dev_sets, config_fields = load_examples(args)
     trained_types = {corpus_entity_type(name) for name in args.corpora}
     config_fields["entity_types"] = [t for t in DEFAULT_ENTITY_TYPES if t in trained_types]
+    if args.init_adapter:
+        config_fields = keep_init_adapter_knowledge(config_fields, args.init_adapter, not args.no_dataset_name)
     model, tokenizer, location = build_model(args, config_fields)
     model.config.save_pretrained(output_dir)  # the run's VanerConfig, for export_model.py ship
     features = featurize(train_examples, tokenizer, args.max_length, args.stride)

@@ -302,6 +302,31 @@ def test_init_adapter_starts_from_a_trained_adapter(setup):
         assert "| LoRA | r=4, alpha=8, dropout 0.05, all linear layers |" in card.read_text(), card
 
 
+def test_init_adapter_keeps_the_types_and_datasets_it_knew(setup):
+    """Further training on one corpus must not drop the other types (and dataset names) from the config."""
+    tmp_path, data_dir = setup
+    train.main(_argv(tmp_path, data_dir, "base", "--max-steps", "1"))
+    adapter = tmp_path / "base" / "adapter"  # a run's adapter/: its config is the run folder's
+    config = json.loads((tmp_path / "base" / "config.json").read_text())
+    assert config["entity_types"] == ["Disease"]
+    config.update(entity_types=["Disease", "Chemical", "CellLine"], dataset_names=["NCBI-disease", "BC5CDR-chem"],
+                  dataset_entity_types={"NCBI-disease": "Disease", "BC5CDR-chem": "Chemical"})
+    (tmp_path / "base" / "config.json").write_text(json.dumps(config))  # as if trained on more corpora
+    named = train.main(_argv(tmp_path, data_dir, "named", "--init-adapter", str(adapter), "--max-steps", "1"))
+    named_config = json.loads((named / "config.json").read_text())
+    assert named_config["entity_types"] == ["Disease", "Chemical", "CellLine"]
+    assert named_config["dataset_names"] == ["NCBI-disease", "BC5CDR-chem"]
+    assert named_config["dataset_entity_types"] == {"NCBI-disease": "Disease", "BC5CDR-chem": "Chemical"}
+    unnamed = train.main(_argv(tmp_path, data_dir, "unnamed", "--init-adapter", str(adapter), "--max-steps", "1",
+                               "--no-dataset-name"))
+    unnamed_config = json.loads((unnamed / "config.json").read_text())
+    assert unnamed_config["entity_types"] == ["Disease", "Chemical", "CellLine"]
+    assert unnamed_config["dataset_names"] == [] and unnamed_config["dataset_entity_types"] == {}
+    (tmp_path / "base" / "config.json").unlink()
+    with pytest.raises(FileNotFoundError, match="no VANER config.json"):
+        train.main(_argv(tmp_path, data_dir, "lost", "--init-adapter", str(adapter), "--max-steps", "1"))
+
+
 def test_two_process_cpu_run_writes_the_final_folder_once(setup):
     """`torchrun --nproc_per_node 2 train.py` (gloo DDP on CPU: two 1-thread workers beat one 2-thread job)."""
     import os
