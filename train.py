@@ -118,6 +118,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--init-adapter needs LoRA")
     if args.init_adapter and not (Path(args.init_adapter) / "adapter_config.json").is_file():
         parser.error(f"--init-adapter {args.init_adapter}: no adapter_config.json there")
+    if args.init_adapter:
+        try:  # before any data is read: the new config is built from this one
+            init_adapter_config(args.init_adapter)
+        except FileNotFoundError as error:
+            parser.error(str(error))
     if (args.decay_from is None) != (args.decay_steps is None):
         parser.error("--decay-from and --decay-steps go together")
     if args.decay_from is not None and (args.decay_from < 0 or args.decay_steps <= 0):

@@ -323,8 +323,11 @@ def test_init_adapter_keeps_the_types_and_datasets_it_knew(setup):
     assert unnamed_config["entity_types"] == ["Disease", "Chemical", "CellLine"]
     assert unnamed_config["dataset_names"] == [] and unnamed_config["dataset_entity_types"] == {}
     (tmp_path / "base" / "config.json").unlink()
-    with pytest.raises(FileNotFoundError, match="no VANER config.json"):
+    with pytest.raises(SystemExit):  # refused by the argument check, before any data is read
         train.main(_argv(tmp_path, data_dir, "lost", "--init-adapter", str(adapter), "--max-steps", "1"))
+    assert not (tmp_path / "lost").exists()
+    with pytest.raises(FileNotFoundError, match="no VANER config.json in it or its parent run folder"):
+        train.init_adapter_config(str(adapter))
 
 
 def test_two_process_cpu_run_writes_the_final_folder_once(setup):
