@@ -33,6 +33,15 @@ VARIANTS = {
     "random": "random DBR (bidirectional)",
     "causal": "causal mask kept, w/o DBR",
 }
+BASELINE_VARIANT = "MiniLM-L6 token classifier (BERT-style baseline)"
+
+# The issue-6 claims, each a difference between two variants trained with the same seed (A - B).
+COMPARISONS = [
+    ("bidirectional vs causal (both w/o DBR)", VARIANTS["nodbr"], VARIANTS["causal"]),
+    ("DBR vs w/o DBR", VARIANTS["dbr"], VARIANTS["nodbr"]),
+    ("retrieved vs random DBR", VARIANTS["dbr"], VARIANTS["random"]),
+    ("VANER_single vs MiniLM", VARIANTS["dbr"], BASELINE_VARIANT),
+]
 
 
 def run_row(run: Path, paused_seconds: float = 0.0) -> dict:
@@ -126,7 +135,7 @@ def baseline_row(path: Path) -> dict:
     return {
         "run": path.stem,
         "corpus": corpus,
-        "variant": "MiniLM-L6 token classifier (BERT-style baseline)",
+        "variant": BASELINE_VARIANT,
         "seed": record["hyperparameters"]["seed"],
         "model": "all-MiniLM-L6-v2, full fine-tuning",
         "bidirectional": True,
@@ -173,7 +182,24 @@ def seed_summary(rows: list[dict]) -> list[dict]:
             for (corpus, variant), by_seed in groups.items()]
 
 
-def markdown(rows: list[dict], summary: list[dict], header: str) -> str:
+def paired_comparisons(summary: list[dict]) -> list[dict]:
+    """Per corpus and issue-6 claim: A - B test F1 for each seed that both variants ran, their mean and how many
+    favour A. Pairing by seed takes the seed's shared luck (data order, initialisation) out of the difference, and
+    a mean over unequal seed sets cannot then mix a lucky seed into one side only."""
+    by_variant = {(s["corpus"], s["variant"]): s["test_f1_by_seed"] for s in summary}
+    pairs = []
+    for corpus in dict.fromkeys(s["corpus"] for s in summary):
+        for name, a, b in COMPARISONS:
+            f1_a, f1_b = by_variant.get((corpus, a), {}), by_variant.get((corpus, b), {})
+            diffs = {seed: round(f1_a[seed] - f1_b[seed], 2) for seed in f1_a if seed in f1_b}
+            if diffs:
+                pairs.append({"corpus": corpus, "comparison": name, "difference_by_seed": diffs,
+                              "mean_difference": round(sum(diffs.values()) / len(diffs), 2),
+                              "a_ahead": sum(d > 0 for d in diffs.values()), "seeds": len(diffs)})
+    return pairs
+
+
+def markdown(rows: list[dict], summary: list[dict], header: str, pairs: list[dict] = ()) -> str:
     lines = [header, "", "| corpus | variant | seed | steps | non-pad tokens | train h | dev F1 | test P | test R | test F1 |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -186,6 +212,13 @@ def markdown(rows: list[dict], summary: list[dict], header: str) -> str:
     for s in summary:
         per_seed = ", ".join(f"{f1:.2f} (seed {seed})" for seed, f1 in s["test_f1_by_seed"].items())
         lines.append(f"| {s['corpus']} | {s['variant']} | {per_seed} | **{s['mean_test_f1']:.2f}** |")
+    if pairs:
+        lines += ["", "Paired by seed (A - B test F1, only the seeds both variants ran):", "",
+                  "| corpus | A vs B | A - B per seed | mean A - B | A ahead |", "|---|---|---|---:|---:|"]
+        for p in pairs:
+            per_seed = ", ".join(f"{d:+.2f} (seed {seed})" for seed, d in p["difference_by_seed"].items())
+            lines.append(f"| {p['corpus']} | {p['comparison']} | {per_seed} | **{p['mean_difference']:+.2f}** | "
+                         f"{p['a_ahead']} of {p['seeds']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -219,13 +252,15 @@ def main() -> None:
     rows.sort(key=lambda r: (r["corpus"], order.index(r["variant"]) if r["variant"] in order else len(order),
                              row_seed(r)))
     summary = seed_summary(rows)
+    pairs = paired_comparisons(summary)
     path = write_results("ablations", {"budget": "1 epoch of one corpus, batch 8, dev-selected checkpoint, seed per row",
-                                       "rows": rows, "seed_summary": summary, "note": args.note})
+                                       "rows": rows, "seed_summary": summary, "paired_by_seed": pairs,
+                                       "note": args.note})
     record = json.loads(path.read_text())
     header = (f"# Ablations (issue 6)\n\n{record['budget']}. Machine: {record['machine']['cores']} CPU cores "
               f"({record['machine']['cpu']}), git {record['git_revision']}, {record['date']}.\n\n"
               f"Command: `{record['command']}`\n\n{args.note}")
-    (RESULTS_DIR / "ablations.md").write_text(markdown(rows, summary, header))
+    (RESULTS_DIR / "ablations.md").write_text(markdown(rows, summary, header, pairs))
     print(path)
 
 

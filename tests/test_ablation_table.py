@@ -7,7 +7,9 @@ import pytest
 from benchmarks.ablation_table import (
     finished_runs,
     kept_rows,
+    VARIANTS,
     markdown,
+    paired_comparisons,
     parse_paused,
     paused_per_run,
     row_seed,
@@ -90,3 +92,22 @@ def test_seed_summary_gives_each_seed_and_the_mean_per_variant_and_the_table_sho
     table = markdown(rows, summary, "# t")
     assert "| NCBI-disease | DBR | 43 | 10 | 1,234 | 0.5 | 80.00 | 70.00 | 90.00 | **78.00** |" in table
     assert "| NCBI-disease | DBR | 79.09 (seed 42), 78.00 (seed 43) | **78.55** |" in table
+
+
+def test_paired_comparisons_use_only_the_seeds_both_variants_ran_and_count_who_is_ahead():
+    dbr, nodbr, causal = VARIANTS["dbr"], VARIANTS["nodbr"], VARIANTS["causal"]
+    rows = [_row(dbr, 42, 67.79), _row(dbr, 43, 68.32),
+            _row(nodbr, 42, 64.48), _row(nodbr, 43, 63.09), _row(nodbr, 44, 68.73),
+            _row(causal, 42, 52.28)]
+    pairs = paired_comparisons(seed_summary(rows))
+    assert pairs == [
+        {"corpus": "NCBI-disease", "comparison": "bidirectional vs causal (both w/o DBR)",
+         "difference_by_seed": {42: 12.2}, "mean_difference": 12.2, "a_ahead": 1, "seeds": 1},
+        # seed 44 of w/o DBR has no DBR partner: it is left out of the difference, not averaged into one side
+        {"corpus": "NCBI-disease", "comparison": "DBR vs w/o DBR",
+         "difference_by_seed": {42: 3.31, 43: 5.23}, "mean_difference": 4.27, "a_ahead": 2, "seeds": 2},
+    ]
+    table = markdown(rows, seed_summary(rows), "# t", pairs)
+    assert "| NCBI-disease | DBR vs w/o DBR | +3.31 (seed 42), +5.23 (seed 43) | **+4.27** | 2 of 2 |" in table
+    behind = paired_comparisons(seed_summary([_row(dbr, 44, 60.0), _row(nodbr, 44, 68.73)]))
+    assert behind[0]["difference_by_seed"] == {44: -8.73} and behind[0]["a_ahead"] == 0
