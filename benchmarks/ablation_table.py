@@ -199,7 +199,7 @@ def paired_comparisons(summary: list[dict]) -> list[dict]:
     return pairs
 
 
-def markdown(rows: list[dict], summary: list[dict], header: str, pairs: list[dict] = ()) -> str:
+def markdown(rows: list[dict], summary: list[dict], header: str, pairs: list[dict] | None = None) -> str:
     lines = [header, "", "| corpus | variant | seed | steps | non-pad tokens | train h | dev F1 | test P | test R | test F1 |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
