@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.ablation_table import (
+    VARIANTS,
     finished_runs,
     kept_rows,
-    VARIANTS,
     markdown,
     paired_comparisons,
     parse_paused,
