@@ -4,11 +4,13 @@
 For every training sentence of each source corpus: mine candidate phrases (AutoPhrase-style, `dbr.phrase_mining`),
 embed them and the sentence's gold mentions, retrieve their nearest KB names (`dbr.retrieval`), and assemble a
 dense pseudo-sentence of <= 10 names of the corpus' entity type (B/I) and <= 5 names of other types (O)
-(`dbr.assembly`). `--variant random` draws the names from the whole KB instead (the paper's ablation).
+(`dbr.assembly`). `--variant random` draws the names from the whole KB instead (the paper's ablation);
+`--variant matched --reference BUILD` swaps each name of a retrieved build for a random one of the same polarity
+and word count (`dbr.matched`), the control that isolates retrieval.
 
     python build_dbr.py --corpora NCBI-disease --data-dir ../shared/data/bioner \
         --kb ../shared/data/kb/biomed_entity_kb.tsv.gz --output-dir OUT [--kb-limit N] [--embedder PATH] \
-        [--variant retrieved|random] [--seed S] [--cache-dir D] [--push-to-hub REPO]
+        [--variant retrieved|random|matched] [--reference BUILD] [--seed S] [--cache-dir D] [--push-to-hub REPO]
 
 Load the result with `datasets.load_dataset(OUT, "NCBI-disease")` (one config per source corpus).
 """
@@ -43,6 +45,7 @@ from dbr.assembly import (
 from dbr.embedding import cached_embeddings, default_embedder, set_threads
 from dbr.export import push_folder, write_dataset_folder
 from dbr.kb import KnowledgeBase, load_kb
+from dbr.matched import assemble_matched
 from dbr.phrase_mining import PhraseMiner
 from dbr.retrieval import INDEX_KINDS, cached_index, choose_index_kind, search
 from dbr.text import gold_spans, normalise_phrase, split_words
@@ -226,7 +229,10 @@ def build_dbr(
         timings["phrase_mining_s"] = round(time.perf_counter() - started, 2)
         neighbours = retrieve_neighbours(kb, queries, retrieval, seed=assembly.seed, timings=timings)
     started = time.perf_counter()
-    rows = assemble(kb, sources, assembly, neighbours, per_sentence)
+    if assembly.variant == "matched":
+        rows = assemble_matched(kb, sources, assembly)
+    else:
+        rows = assemble(kb, sources, assembly, neighbours, per_sentence)
     timings["assembly_s"] = round(time.perf_counter() - started, 2)
     started = time.perf_counter()
     info = {**(build_info or {}), **asdict(assembly), "kb_names": len(kb)}
@@ -248,6 +254,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--kb-limit", type=int, help="keep at most N KB rows per entity type (seeded sample)")
     parser.add_argument("--embedder", default=default_embedder(), help="sentence-transformers folder or Hub id")
     parser.add_argument("--variant", choices=VARIANTS, default="retrieved")
+    parser.add_argument("--reference", help="--variant matched: the retrieved DBR build (folder or Hub id) to mirror")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR), help="KB/query embedding and index cache")
     parser.add_argument("--top-k", type=int, default=10, help="KB neighbours per query phrase")
@@ -272,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sources,
         kb,
         args.output_dir,
-        AssemblyOptions(variant=args.variant, seed=args.seed),
+        AssemblyOptions(variant=args.variant, seed=args.seed, reference=args.reference),
         RetrievalOptions(args.embedder, args.top_k, args.index, args.dtype, cache_dir=args.cache_dir),
         build_info={"kb": Path(args.kb).name, "kb_limit": args.kb_limit},
     )

@@ -4,6 +4,7 @@ The paper's variants are flags:
   VANER          --corpora <all> --dbr <DBR folder or Hub id>
   VANER_single   --corpora NCBI-disease --dbr <DBR folder>
   w/o DBR        --dbr none            random DBR   --dbr random --kb <KB tsv.gz>
+  length-matched random DBR   --dbr matched --dbr-reference <retrieved DBR folder> --kb <KB tsv.gz>
   VANER_adapt    --no-dataset-name     causal ablation   --causal
 
 Checkpoints are selected on the mean entity F1 over the validation splits (never on test); `--resume`
@@ -60,8 +61,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data = parser.add_argument_group("data")
     data.add_argument("--corpora", nargs="+", default=PAPER_CORPORA, help="training corpora (builder names)")
     data.add_argument("--data-dir", default="../shared/data/bioner", help="folder with <corpus>/{train,dev,test}.tsv")
-    data.add_argument("--dbr", default="none", help="DBR dataset folder or Hub id (build_dbr.py), 'random', or 'none'")
-    data.add_argument("--kb", default="../shared/data/kb/biomed_entity_kb.tsv.gz", help="KB for --dbr random")
+    data.add_argument(
+        "--dbr", default="none", help="DBR dataset folder or Hub id (build_dbr.py), 'random', 'matched', or 'none'"
+    )
+    data.add_argument("--kb", default="../shared/data/kb/biomed_entity_kb.tsv.gz", help="KB for --dbr random|matched")
+    data.add_argument(
+        "--dbr-reference",
+        default="artifacts/dbr/vaner-dbr-minilm",
+        help="--dbr matched: the retrieved DBR build whose names it swaps for random ones of equal length",
+    )
     data.add_argument("--no-dataset-name", action="store_true", help="instructions without dataset names (adapt)")
     data.add_argument("--max-train-examples", type=int, help="cap training examples per corpus (quick runs)")
     data.add_argument("--max-eval-sentences", type=int, help="cap validation sentences per corpus during training")
@@ -159,10 +167,10 @@ def load_examples(args: argparse.Namespace) -> tuple[datasets.Dataset, dict[str,
 
 
 def load_dbr(args: argparse.Namespace) -> list[datasets.Dataset]:
-    """The DBR examples for the training corpora: none, a built folder / Hub dataset, or the random variant."""
+    """The DBR examples for the training corpora: none, a built folder / Hub dataset, or a random variant."""
     if args.dbr == "none":
         return []
-    source = str(build_random_dbr(args)) if args.dbr == "random" else args.dbr
+    source = str(build_random_dbr(args)) if args.dbr in ("random", "matched") else args.dbr
     parts = []
     for corpus in args.corpora:
         try:
@@ -173,15 +181,16 @@ def load_dbr(args: argparse.Namespace) -> list[datasets.Dataset]:
 
 
 def build_random_dbr(args: argparse.Namespace) -> Path:
-    """The paper's `random` DBR ablation: dense sentences of names drawn at random from the KB (seeded)."""
+    """The `random` DBR ablation (names drawn at random from the KB, seeded) or its length-`matched` control."""
     from build_dbr import build_dbr, load_sources
     from dbr.assembly import AssemblyOptions
     from dbr.kb import load_kb
 
-    folder = Path(args.output_dir) / "dbr-random"
+    folder = Path(args.output_dir) / f"dbr-{args.dbr}"
     if not (folder / "README.md").is_file():
-        kb = load_kb(args.kb, seed=args.seed)
-        build_dbr(load_sources(args.corpora, args.data_dir), kb, folder, AssemblyOptions(variant="random", seed=args.seed))
+        reference = args.dbr_reference if args.dbr == "matched" else None
+        options = AssemblyOptions(variant=args.dbr, seed=args.seed, reference=reference)
+        build_dbr(load_sources(args.corpora, args.data_dir), load_kb(args.kb, seed=args.seed), folder, options)
     return folder
 
 

@@ -31,6 +31,7 @@ VARIANTS = {
     "dbr": "VANER_single (bidirectional + DBR)",
     "nodbr": "w/o DBR (bidirectional)",
     "random": "random DBR (bidirectional)",
+    "matched": "length-matched random DBR (bidirectional)",
     "causal": "causal mask kept, w/o DBR",
 }
 BASELINE_VARIANT = "MiniLM-L6 token classifier (BERT-style baseline)"
@@ -40,6 +41,7 @@ COMPARISONS = [
     ("bidirectional vs causal (both w/o DBR)", VARIANTS["nodbr"], VARIANTS["causal"]),
     ("DBR vs w/o DBR", VARIANTS["dbr"], VARIANTS["nodbr"]),
     ("retrieved vs random DBR", VARIANTS["dbr"], VARIANTS["random"]),
+    ("retrieved vs length-matched random DBR", VARIANTS["dbr"], VARIANTS["matched"]),
     ("VANER_single vs MiniLM", VARIANTS["dbr"], BASELINE_VARIANT),
 ]
 

@@ -4,7 +4,8 @@
 # interrupted one continues from its last checkpoint.
 #
 #   benchmarks/run_ablations.sh RUNS_DIR NAME...      NAME = <corpus>-<variant>, variant in:
-#       nodbr (w/o DBR), dbr (VANER_single: + DBR), random (+ random-KB DBR), causal (w/o DBR, causal mask kept)
+#       nodbr (w/o DBR), dbr (VANER_single: + DBR), random (+ random-KB DBR), causal (w/o DBR, causal mask kept),
+#       matched (+ random-KB DBR with the retrieved build's name counts and lengths: isolates retrieval)
 #   e.g. OMP_NUM_THREADS=1 benchmarks/run_ablations.sh runs/ablations ncbi-causal s800-dbr
 #
 # VANER_SEED (default 42) sets the training seed: a second seed tells a real difference from seed noise.
@@ -35,8 +36,9 @@ for name in "$@"; do
     nodbr) flags=(--dbr none) ;;
     dbr) flags=(--dbr "$DBR") ;;
     random) flags=(--dbr random --kb "$KB") ;;
+    matched) flags=(--dbr matched --dbr-reference "$DBR" --kb "$KB") ;;
     causal) flags=(--dbr none --causal) ;;
-    *) echo "run_ablations.sh: unknown variant in run name '$name' (nodbr|dbr|random|causal)" >&2; exit 2 ;;
+    *) echo "run_ablations.sh: unknown variant in run name '$name' (nodbr|dbr|random|matched|causal)" >&2; exit 2 ;;
   esac
   out="$RUNS/$name"
   if [[ -f "$out/test/metrics.test.json" ]]; then echo "[$name] done already"; continue; fi

@@ -8,7 +8,9 @@ pooled together because the KB type, not the query, decides the label: candidate
 name retrieved from a disease sentence becomes a negative), gold mentions guarantee on-topic positives.
 Up to `max_positives` / `max_negatives` names are drawn without replacement, shuffled and concatenated.
 
-Random variant (the paper's ablation): the same numbers of names, drawn uniformly from the whole KB.
+Random variant (the paper's ablation): up to the same numbers of names, drawn uniformly from the whole KB.
+Matched variant (`dbr.matched`): a retrieved build's rows with each name swapped for a random one of the same
+polarity and word count, so that only retrieval differs.
 Every draw uses a generator seeded by (seed, source corpus, sentence index), so output does not depend on
 processing order.
 """
@@ -32,10 +34,11 @@ __all__ = [
     "draw_retrieved",
     "draw_random",
     "dense_example",
+    "concatenate_names",
     "iter_queries",
 ]
 
-VARIANTS = ("retrieved", "random")
+VARIANTS = ("retrieved", "random", "matched")
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,13 @@ class AssemblyOptions:
     max_negatives: int = 5
     variant: str = "retrieved"
     seed: int = 0
+    reference: str | None = None  # matched variant: the retrieved build (folder or Hub id) whose rows it mirrors
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"--variant must be one of {VARIANTS}, got {self.variant!r}")
+        if (self.variant == "matched") != (self.reference is not None):
+            raise ValueError("--reference (a retrieved DBR build) is required by --variant matched and only by it")
         if self.max_positives < 0 or self.max_negatives < 0:
             raise ValueError("max_positives / max_negatives must be >= 0")
 
@@ -109,11 +115,15 @@ def dense_example(
     names = [(int(i), True) for i in positives] + [(int(i), False) for i in negatives]
     if not names:
         return None
+    return concatenate_names(kb, [names[position] for position in rng.permutation(len(names))], entity_type)
+
+
+def concatenate_names(kb: KnowledgeBase, names: Sequence[tuple[int, bool]], entity_type: str) -> dict:
+    """(KB index, is of the instructed type) pairs, in order -> one dense row: words, O/B/I tags, KB ids."""
     tokens: list[str] = []
     tags: list[int] = []
     kb_ids: list[str] = []
-    for position in rng.permutation(len(names)):
-        index, is_positive = names[position]
+    for index, is_positive in names:
         words = split_words(kb.names[index])
         tokens.extend(words)
         tags.extend(([1] + [2] * (len(words) - 1)) if is_positive else [0] * len(words))
