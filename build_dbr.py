@@ -12,7 +12,8 @@ and word count (`dbr.matched`), the control that isolates retrieval.
         --kb ../shared/data/kb/biomed_entity_kb.tsv.gz --output-dir OUT [--kb-limit N] [--embedder PATH] \
         [--variant retrieved|random|matched] [--reference BUILD] [--seed S] [--cache-dir D] [--push-to-hub REPO]
 
-Load the result with `datasets.load_dataset(OUT, "NCBI-disease")` (one config per source corpus).
+Load the result with `datasets.load_dataset(OUT, "NCBI-disease")` (one config per source corpus); for a local
+folder that may be rebuilt, `dbr.export.load_config(OUT, "NCBI-disease")` (datasets caches a local folder by name).
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from backbones import DEFAULT_BACKBONE, load_tokenizer, resolve_backbone
 from configuration_vaner import DEFAULT_ENTITY_TYPES, VanerConfig
 from dataset_scripts import build_instruction_examples, load_corpus, mixture_config_fields
 from dataset_scripts.entity_types import corpus_entity_type
+from dbr.export import load_config
 from dev_selection import (
     DecayAsGiven,
     DevF1Trainer,
@@ -174,7 +175,7 @@ def load_dbr(args: argparse.Namespace) -> list[datasets.Dataset]:
     parts = []
     for corpus in args.corpora:
         try:
-            parts.append(datasets.load_dataset(source, name=corpus, split="train", cache_dir=args.cache_dir))
+            parts.append(load_config(source, corpus, cache_dir=args.cache_dir))
         except ValueError as error:
             raise SystemExit(f"--dbr {args.dbr}: no DBR config for corpus {corpus!r} ({error})") from error
     return parts

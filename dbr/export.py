@@ -3,7 +3,8 @@
 Layout: `<folder>/<source corpus>/train-0000i-of-0000n.parquet` and a `README.md` whose YAML `configs:` names
 one config per source corpus (the first is the default), so `datasets.load_dataset(folder, name)` works with
 no code of ours, locally and on the Hub. The parquet files carry the `datasets` features (ClassLabel O/B/I),
-so `ner_tags` loads exactly like the real corpora from `dataset_scripts.load_corpus`.
+so `ner_tags` loads exactly like the real corpora from `dataset_scripts.load_corpus`. Our own code reads a config
+back with `load_config`, which keys the cache on the files rather than on the folder's name.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import json
 import math
 from pathlib import Path
 
-from datasets import ClassLabel, Dataset, Features, List, Value
+from datasets import ClassLabel, Dataset, Features, List, Value, load_dataset
 from tqdm.auto import tqdm
 
-__all__ = ["DBR_FEATURES", "write_dataset_folder", "push_folder"]
+__all__ = ["DBR_FEATURES", "write_dataset_folder", "push_folder", "load_config"]
 
 DBR_FEATURES = Features(
     {
@@ -93,3 +94,20 @@ def push_folder(folder: str | Path, repo_id: str, private: bool = False) -> str:
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset")
     return f"https://huggingface.co/datasets/{repo_id}"
+
+
+def load_config(source: str | Path, corpus: str, cache_dir: str | None = None) -> Dataset:
+    """One source corpus' DBR rows, from a folder written by `write_dataset_folder` or a Hub dataset repo.
+
+    A local folder is read through its parquet files, not `load_dataset(folder, name)`: datasets caches a local
+    folder under its base name and card only, so a second build in a folder of the same name (every `dbr-random`
+    of the ablations) or a rebuild in place would load the first build's rows. The parquet builder keys its cache
+    on each file's path and mtime. Raises ValueError when the source has no config for `corpus`.
+    """
+    folder = Path(source)
+    if folder.is_dir():
+        files = sorted(str(path) for path in (folder / corpus).glob("train-*.parquet"))
+        if not files:
+            raise ValueError(f"{folder} has no {corpus}/train-*.parquet")
+        return load_dataset("parquet", data_files=files, split="train", cache_dir=cache_dir)
+    return load_dataset(str(source), name=corpus, split="train", cache_dir=cache_dir)

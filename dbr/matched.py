@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable, Sequence
 
-import datasets
 import numpy as np
 
 from dbr.assembly import AssemblyOptions, concatenate_names, sentence_rng
+from dbr.export import load_config
 from dbr.kb import KnowledgeBase
 from dbr.text import split_words
 
-__all__ = ["NameSlot", "WordCountPools", "reference_slots", "draw_matched", "assemble_matched"]
+__all__ = ["NameSlot", "WordCountPools", "ids_to_indices", "reference_slots", "draw_matched", "assemble_matched"]
 
 NameSlot = tuple[bool, int]  # (of the instructed type, number of words)
 
@@ -45,7 +45,7 @@ class WordCountPools:
         return by_count[words]
 
 
-def _ids_to_indices(kb: KnowledgeBase, wanted: set[str]) -> dict[str, list[int]]:
+def ids_to_indices(kb: KnowledgeBase, wanted: set[str]) -> dict[str, list[int]]:
     """KB indices under each wanted id (any type column): one pass over the id table."""
     found: dict[str, list[int]] = defaultdict(list)
     for index, row in enumerate(kb.first_ids):
@@ -99,17 +99,16 @@ def draw_matched(
     return chosen
 
 
-def assemble_matched(
-    kb: KnowledgeBase, corpora: Iterable[str], options: AssemblyOptions, cache_dir: str | None = None
-) -> dict[str, list[dict]]:
+def assemble_matched(kb: KnowledgeBase, corpora: Iterable[str], options: AssemblyOptions) -> dict[str, list[dict]]:
     """Matched rows per source corpus, one per row of `options.reference` (folder or Hub id) for that corpus."""
     references = {}
     for corpus in corpora:
         try:
-            references[corpus] = datasets.load_dataset(options.reference, name=corpus, split="train", cache_dir=cache_dir)
+            references[corpus] = load_config(options.reference, corpus)
         except ValueError as error:
-            raise ValueError(f"--reference {options.reference}: no DBR config for corpus {corpus!r} ({error})") from error
-    id_index = _ids_to_indices(kb, {i for ref in references.values() for ids in ref["kb_ids"] for i in ids})
+            message = f"--reference {options.reference}: no DBR config for corpus {corpus!r} ({error})"
+            raise ValueError(message) from error
+    id_index = ids_to_indices(kb, {i for ref in references.values() for ids in ref["kb_ids"] for i in ids})
     pools = WordCountPools(kb)
     rows: dict[str, list[dict]] = {}
     for corpus, reference in references.items():
@@ -124,5 +123,6 @@ def assemble_matched(
                 ) from error
             names = draw_matched(pools, slots, row["entity_type"], sentence_rng(options.seed, corpus, i))
             example = concatenate_names(kb, names, row["entity_type"])
-            rows[corpus].append({k: row[k] for k in ("id", "corpus", "entity_type", "source_corpus", "source_id")} | example)
+            kept = {key: row[key] for key in ("id", "corpus", "entity_type", "source_corpus", "source_id")}
+            rows[corpus].append(kept | example)
     return rows

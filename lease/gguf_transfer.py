@@ -56,16 +56,15 @@ def used_token_ids(tokenizer, instruction_sets: Iterable, max_length: int = 128,
 
 def instruction_sets(corpora_by_dir: dict[str, list[str]], dbr: str | None, cache_dir: str | None) -> Iterable:
     """Each split of each corpus (and each DBR config), instructed with and without dataset names."""
-    import datasets
-
     from dataset_scripts import build_instruction_examples, load_corpus
+    from dbr.export import load_config
 
     for data_dir, corpora in corpora_by_dir.items():
         for corpus in corpora:
             splits = load_corpus(corpus, data_dir=data_dir, cache_dir=cache_dir)
             if dbr:
                 try:
-                    dbr_split = datasets.load_dataset(dbr, name=corpus, split="train", cache_dir=cache_dir)
+                    dbr_split = load_config(dbr, corpus, cache_dir=cache_dir)
                     splits = {**splits, "dbr": dbr_split}
                 except ValueError:
                     pass  # no DBR config for this corpus (CRAFT is never trained on)

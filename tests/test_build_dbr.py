@@ -17,7 +17,9 @@ import build_dbr
 from build_dbr import RetrievalOptions, build_dbr as run_build
 from dbr import embedding
 from dbr.assembly import AssemblyOptions
+from dbr.export import load_config, write_dataset_folder
 from dbr.kb import load_kb
+from dbr.matched import WordCountPools, ids_to_indices, reference_slots
 from dbr.phrase_mining import PhraseMiner
 from dbr.retrieval import build_index, exact_search
 from dbr.text import gold_spans, normalise_phrase, split_words
@@ -322,3 +324,77 @@ def test_push_uploads_exactly_the_folder(built, monkeypatch):
     folder = built[0]
     assert push_folder(folder, "me/vaner-dbr").endswith("datasets/me/vaner-dbr")
     assert calls == [("create", "me/vaner-dbr", "dataset"), ("upload", "me/vaner-dbr", "dataset", str(folder))]
+
+
+def test_matched_variant_keeps_every_reference_row_and_swaps_only_the_names(built, sources, kb, tmp_path):
+    reference, _, _ = built
+    options = AssemblyOptions(variant="matched", seed=0, reference=str(reference))
+    folder, report = run_build(sources, kb, tmp_path, options)
+
+    def name_lengths(rows: Dataset) -> list[list[int]]:
+        return [[len(split_words(ID_TO_NAME[kb_id])) for kb_id in ids] for ids in rows["kb_ids"]]
+
+    swapped = 0
+    for corpus in sources:
+        before = load_dataset(str(reference), corpus)["train"]
+        after = load_dataset(str(folder), corpus)["train"]
+        check_rows(after)
+        assert report["rows"][corpus] == len(before) > 0
+        assert after["source_id"] == before["source_id"] and after["ner_tags"] == before["ner_tags"]
+        assert name_lengths(after) == name_lengths(before)
+        swapped += sum(a != b for a, b in zip(after["tokens"], before["tokens"]))
+    assert swapped > 0
+
+
+def test_matched_variant_needs_a_reference_built_from_the_same_kb(built, sources, tmp_path):
+    with pytest.raises(ValueError, match="required by --variant matched"):
+        AssemblyOptions(variant="matched")
+    with pytest.raises(ValueError, match="only by it"):
+        AssemblyOptions(variant="random", reference="somewhere")
+    other = tmp_path / "other.tsv"
+    other.write_text("name\ttype\tsource\tid\nasthma\tDisease\tt\tMESH:9\nrat\tSpecies\tt\tNCBITaxon:9\n")
+    options = AssemblyOptions(variant="matched", reference=str(built[0]))
+    with pytest.raises(ValueError, match=r"NCBI-disease row 0 \(NCBI-disease-0\): .*was it built from this KB"):
+        run_build(sources, load_kb(other), tmp_path / "out", options)
+
+
+def test_reference_slots_backtrack_over_synonyms_that_are_prefixes(tmp_path):
+    path = tmp_path / "kb.tsv"
+    path.write_text(
+        "name\ttype\tsource\tid\nENGL\tGene/Protein\tt\tHGNC:1\nENGL-b\tGene/Protein\tt\tHGNC:1\n"
+        "- b asthma\tDisease\tt\tMESH:1\n"
+    )
+    kb = load_kb(path)
+    ids = ids_to_indices(kb, {"HGNC:1", "MESH:1"})
+    tokens = ["ENGL", "-", "b", "asthma"]  # the longer synonym ENGL-b fits first but leaves `asthma` unmatched
+    assert reference_slots(tokens, [0, 1, 2, 2], ["HGNC:1", "MESH:1"], ids, kb) == [(False, 1), (True, 3)]
+    with pytest.raises(ValueError, match="do not split into KB names"):
+        reference_slots(tokens, [0, 0, 0, 0], ["HGNC:1"], ids, kb)
+
+
+def test_word_count_pools_fall_back_to_the_nearest_length(kb):
+    pools = WordCountPools(kb)
+    assert {kb.names[i] for i in pools.pool("Species", True, 2)} == {"Mus musculus", "Escherichia coli", "Homo sapiens"}
+    assert {len(split_words(kb.names[i])) for i in pools.pool("Species", True, 7)} == {2}  # no longer species name
+    negatives = {kb.names[i] for i in pools.pool("Species", False, 1)}
+    assert "aspirin" in negatives and "human" not in negatives
+
+
+def test_load_config_reads_each_folder_of_the_same_name_afresh(tmp_path):
+    """datasets caches `load_dataset(folder, name)` by folder name: two `dbr-random` builds once loaded the same rows."""
+    cache = str(tmp_path / "cache")
+
+    def write(folder: Path, word: str) -> Path:
+        row = {"id": "s-0", "corpus": "DBR", "entity_type": "Disease", "source_corpus": "s", "source_id": "0",
+               "tokens": [word], "ner_tags": [1], "kb_ids": ["MESH:D000"]}  # fmt: skip
+        return write_dataset_folder({"NCBI-disease": [row]}, folder, {"word": word})
+
+    first = write(tmp_path / "seed1" / "dbr-random", "asthma")
+    second = write(tmp_path / "seed2" / "dbr-random", "myopathy")
+    assert load_config(first, "NCBI-disease", cache)["tokens"] == [["asthma"]]
+    assert load_config(second, "NCBI-disease", cache)["tokens"] == [["myopathy"]]
+    assert load_config(second, "NCBI-disease", cache).features["ner_tags"].feature.names == ["O", "B", "I"]
+    write(first, "hepatitis")  # rebuilt in place
+    assert load_config(first, "NCBI-disease", cache)["tokens"] == [["hepatitis"]]
+    with pytest.raises(ValueError, match=r"seed1/dbr-random has no s800/train-\*\.parquet"):
+        load_config(first, "s800")

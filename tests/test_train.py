@@ -13,6 +13,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification,
 
 import evaluate_model
 from configuration_vaner import VanerConfig
+from dbr.export import load_config
 import train
 
 SENTENCES = [
@@ -133,15 +134,19 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(setup, monkeypatch):
     assert summary["resumed_from"].endswith("checkpoint-2")
 
 
-def test_random_dbr_examples_join_the_training_mixture(setup):
-    tmp_path, data_dir = setup
+def _write_kb(tmp_path: Path) -> Path:
     kb = tmp_path / "kb.tsv"
     kb.write_text(
         "name\ttype\tsource\tid\n"
         + "".join(f"disease number {i}\tDisease\tMESH\tMESH:D{i:06d}\n" for i in range(30))
         + "".join(f"chemical {i}\tChemical\tCHEBI\tCHEBI:{i}\n" for i in range(30))
     )
-    args = train.parse_args(_argv(tmp_path, data_dir, "random", "--max-steps", "2", "--kb", str(kb)))
+    return kb
+
+
+def test_random_dbr_examples_join_the_training_mixture(setup):
+    tmp_path, data_dir = setup
+    args = train.parse_args(_argv(tmp_path, data_dir, "random", "--max-steps", "2", "--kb", str(_write_kb(tmp_path))))
     args.dbr = "random"
     train_examples, _, fields = train.load_examples(args)
     dense = train_examples.filter(lambda row: row["corpus"] == "DBR")
@@ -151,6 +156,18 @@ def test_random_dbr_examples_join_the_training_mixture(setup):
     for tokens, labels in zip(dense["tokens"], dense["labels"]):
         positives = sum(label == 1 for label in labels)
         assert 1 <= positives <= 10 and len(tokens) == len(labels)
+
+
+def test_matched_dbr_mirrors_its_reference_build(setup):
+    tmp_path, data_dir = setup
+    kb = str(_write_kb(tmp_path))
+    reference = train.build_random_dbr(train.parse_args(_argv(tmp_path, data_dir, "ref", "--kb", kb, "--dbr", "random")))
+    matched_argv = _argv(tmp_path, data_dir, "matched", "--kb", kb, "--dbr", "matched", "--dbr-reference", str(reference))
+    args = train.parse_args(matched_argv)
+    matched = train.load_dbr(args)[0]
+    before = load_config(reference, "NCBI-disease", cache_dir=str(tmp_path / "cache"))
+    assert (tmp_path / "matched" / "dbr-matched" / "README.md").is_file()
+    assert matched["ner_tags"] == before["ner_tags"] and matched["tokens"] != before["tokens"]
 
 
 def test_shipped_adapter_materializes_to_the_trained_model(setup):
