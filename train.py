@@ -171,7 +171,7 @@ def load_dbr(args: argparse.Namespace) -> list[datasets.Dataset]:
     """The DBR examples for the training corpora: none, a built folder / Hub dataset, or a random variant."""
     if args.dbr == "none":
         return []
-    source = str(build_random_dbr(args)) if args.dbr in ("random", "matched") else args.dbr
+    source = str(build_kb_sampled_dbr(args)) if args.dbr in ("random", "matched") else args.dbr
     parts = []
     for corpus in args.corpora:
         try:
@@ -181,7 +181,7 @@ def load_dbr(args: argparse.Namespace) -> list[datasets.Dataset]:
     return parts
 
 
-def build_random_dbr(args: argparse.Namespace) -> Path:
+def build_kb_sampled_dbr(args: argparse.Namespace) -> Path:
     """The `random` DBR ablation (names drawn at random from the KB, seeded) or its length-`matched` control."""
     from build_dbr import build_dbr, load_sources
     from dbr.assembly import AssemblyOptions

@@ -161,11 +161,11 @@ def test_random_dbr_examples_join_the_training_mixture(setup):
 def test_matched_dbr_mirrors_its_reference_build(setup):
     tmp_path, data_dir = setup
     kb = str(_write_kb(tmp_path))
-    reference = train.build_random_dbr(train.parse_args(_argv(tmp_path, data_dir, "ref", "--kb", kb, "--dbr", "random")))
-    matched_argv = _argv(tmp_path, data_dir, "matched", "--kb", kb, "--dbr", "matched", "--dbr-reference", str(reference))
-    args = train.parse_args(matched_argv)
+    random_args = train.parse_args(_argv(tmp_path, data_dir, "ref", "--kb", kb, "--dbr", "random"))
+    ref = str(train.build_kb_sampled_dbr(random_args))
+    args = train.parse_args(_argv(tmp_path, data_dir, "matched", "--kb", kb, "--dbr", "matched", "--dbr-reference", ref))
     matched = train.load_dbr(args)[0]
-    before = load_config(reference, "NCBI-disease", cache_dir=str(tmp_path / "cache"))
+    before = load_config(ref, "NCBI-disease", cache_dir=str(tmp_path / "cache"))
     assert (tmp_path / "matched" / "dbr-matched" / "README.md").is_file()
     assert matched["ner_tags"] == before["ner_tags"] and matched["tokens"] != before["tokens"]
 
