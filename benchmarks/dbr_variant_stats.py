@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from datasets import Dataset
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import results_parser, write_results  # noqa: E402
 from dbr.export import load_config  # noqa: E402
@@ -20,7 +22,7 @@ from dbr.export import load_config  # noqa: E402
 __all__ = ["build_stats", "main"]
 
 
-def build_stats(rows) -> dict:
+def build_stats(rows: Dataset) -> dict:
     """Per-row means and totals of one DBR config (a `datasets.Dataset` with tokens, ner_tags, kb_ids)."""
     names = [len(ids) for ids in rows["kb_ids"]]
     positives = [sum(tag == 1 for tag in tags) for tags in rows["ner_tags"]]

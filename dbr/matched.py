@@ -68,13 +68,12 @@ def reference_slots(
     def parse(name: int, position: int) -> list[NameSlot] | None:
         if name == len(kb_ids):
             return [] if position == len(tokens) else None
-        lengths = {len(split_words(kb.names[i])) for i in id_index.get(kb_ids[name], ())}
-        for length in sorted(lengths, reverse=True):
-            words = tokens[position : position + length]
-            if length and any(split_words(kb.names[i]) == words for i in id_index[kb_ids[name]]):
-                rest = parse(name + 1, position + length)
+        synonyms = {tuple(split_words(kb.names[i])) for i in id_index.get(kb_ids[name], ())}
+        for words in sorted(synonyms, key=len, reverse=True):
+            if words and tuple(tokens[position : position + len(words)]) == words:
+                rest = parse(name + 1, position + len(words))
                 if rest is not None:
-                    return [(tags[position] != 0, length)] + rest
+                    return [(tags[position] != 0, len(words))] + rest
         return None
 
     slots = parse(0, 0)
