@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import PreTrainedTokenizerFast
-from transformers.modeling_outputs import TokenClassifierOutput
+import atexit
+import os
+import shutil
+import tempfile
 
-from configuration_vaner import VanerConfig
-from modeling_vaner import VanerForTokenClassification
+# datasets caches `load_dataset(local_folder)` by the folder's base name, and pytest's tmp folders repeat their
+# names from run to run (out0, test_..._0): a cache private to this session keeps a test from reading rows an
+# earlier run wrote. Set before anything imports datasets, which reads the variable at import.
+os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="vaner-tests-datasets-")
+atexit.register(shutil.rmtree, os.environ["HF_DATASETS_CACHE"], ignore_errors=True)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers  # noqa: E402
+from transformers import PreTrainedTokenizerFast  # noqa: E402
+from transformers.modeling_outputs import TokenClassifierOutput  # noqa: E402
+
+from configuration_vaner import VanerConfig  # noqa: E402
+from modeling_vaner import VanerForTokenClassification  # noqa: E402
 
 CORPUS = [
     "If any Disease entity is mentioned in the input, extract it.",
