@@ -7,7 +7,8 @@ Writes benchmarks/results/ablations.json and ablations.md: per corpus, variant a
 tokens, hours of training on this machine) and the dev-selected checkpoint's dev and test P/R/F1, then per corpus and
 variant the test F1 of each seed and their mean (a second seed, `VANER_SEED=43 benchmarks/run_ablations.sh
 runs/ablations-seed43 ...`, tells a real difference from seed noise). `--runs` takes several run directories (one per
-seed or session) so that one command rebuilds the table.
+seed or session) so that one command rebuilds the table; `--note-file benchmarks/ablation_notes.md` adds how the runs
+were made (machine, pauses, resumes) below the tables.
 """
 
 from __future__ import annotations
@@ -201,7 +202,10 @@ def paired_comparisons(summary: list[dict]) -> list[dict]:
     return pairs
 
 
-def markdown(rows: list[dict], summary: list[dict], header: str, pairs: list[dict] | None = None) -> str:
+def markdown(rows: list[dict], summary: list[dict], header: str, pairs: list[dict] | None = None,
+             notes: str = "") -> str:
+    """The table, the per-seed means and the paired differences, then `notes` (how the runs were made: long prose
+    that would bury the tables if it came first)."""
     lines = [header, "", "| corpus | variant | seed | steps | non-pad tokens | train h | dev F1 | test P | test R | test F1 |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -221,7 +225,20 @@ def markdown(rows: list[dict], summary: list[dict], header: str, pairs: list[dic
             per_seed = ", ".join(f"{d:+.2f} (seed {seed})" for seed, d in p["difference_by_seed"].items())
             lines.append(f"| {p['corpus']} | {p['comparison']} | {per_seed} | **{p['mean_difference']:+.2f}** | "
                          f"{p['a_ahead']} of {p['seeds']} |")
+    if notes:
+        lines += ["", notes.strip()]
     return "\n".join(lines) + "\n"
+
+
+def read_note_file(path: Path) -> str:
+    """--note-file's text; a missing or empty file stops the table before anything is written."""
+    try:
+        note = path.read_text().strip()
+    except OSError as error:
+        raise SystemExit(f"--note-file {path}: cannot read it ({error.strerror})") from error
+    if not note:
+        raise SystemExit(f"--note-file {path}: the file is empty")
+    return note
 
 
 def _read(path: Path) -> dict:
@@ -242,8 +259,13 @@ def main() -> None:
     parser.add_argument("--paused", nargs="*", default=[], metavar="RUN=SECONDS",
                         help="seconds a run sat stopped (SIGSTOP) while other jobs used the CPU: taken off its train "
                              "h; RUN is the run folder's name, or DIR/RUN where two --runs directories hold that name")
-    parser.add_argument("--note", default="", help="machine load and anything else a reader needs")
+    notes = parser.add_mutually_exclusive_group()
+    notes.add_argument("--note", default="", help="machine load and anything else a reader needs")
+    notes.add_argument("--note-file", type=Path, default=None,
+                       help="a markdown file with the note (e.g. benchmarks/ablation_notes.md): the recorded "
+                            "command stays short and the note is versioned beside the table")
     args = parser.parse_args()
+    note = read_note_file(args.note_file) if args.note_file is not None else args.note
 
     runs = [run for runs_dir in args.runs for run in finished_runs(runs_dir)]
     paused = paused_per_run(runs, parse_paused(args.paused))
@@ -257,12 +279,12 @@ def main() -> None:
     pairs = paired_comparisons(summary)
     path = write_results("ablations", {"budget": "1 epoch of one corpus, batch 8, dev-selected checkpoint, seed per row",
                                        "rows": rows, "seed_summary": summary, "paired_by_seed": pairs,
-                                       "note": args.note})
+                                       "note": note})
     record = json.loads(path.read_text())
     header = (f"# Ablations (issue 6)\n\n{record['budget']}. Machine: {record['machine']['cores']} CPU cores "
               f"({record['machine']['cpu']}), git {record['git_revision']}, {record['date']}.\n\n"
-              f"Command: `{record['command']}`\n\n{args.note}")
-    (RESULTS_DIR / "ablations.md").write_text(markdown(rows, summary, header, pairs))
+              f"Command: `{record['command']}`")
+    (RESULTS_DIR / "ablations.md").write_text(markdown(rows, summary, header, pairs, note))
     print(path)
 
 

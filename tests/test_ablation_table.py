@@ -12,6 +12,7 @@ from benchmarks.ablation_table import (
     paired_comparisons,
     parse_paused,
     paused_per_run,
+    read_note_file,
     row_seed,
     seed_summary,
 )
@@ -111,3 +112,18 @@ def test_paired_comparisons_use_only_the_seeds_both_variants_ran_and_count_who_i
     assert "| NCBI-disease | DBR vs w/o DBR | +3.31 (seed 42), +5.23 (seed 43) | **+4.27** | 2 of 2 |" in table
     behind = paired_comparisons(seed_summary([_row(dbr, 44, 60.0), _row(nodbr, 44, 68.73)]))
     assert behind[0]["difference_by_seed"] == {44: -8.73} and behind[0]["a_ahead"] == 0
+
+
+def test_notes_come_after_every_table_and_a_bad_note_file_is_named(tmp_path):
+    rows = [_row(VARIANTS["dbr"], 42, 80.0), _row(VARIANTS["nodbr"], 42, 78.0)]
+    summary = seed_summary(rows)
+    table = markdown(rows, summary, "# t", paired_comparisons(summary), notes="## How the runs were made\n\nOn a Xeon.")
+    assert table.index("| corpus | A vs B |") < table.index("## How the runs were made") < table.index("On a Xeon.")
+    assert "How the runs" not in markdown(rows, summary, "# t")
+    (tmp_path / "notes.md").write_text("  On a Xeon.\n\n")
+    assert read_note_file(tmp_path / "notes.md") == "On a Xeon."
+    (tmp_path / "empty.md").write_text("\n")
+    with pytest.raises(SystemExit, match="empty.md: the file is empty"):
+        read_note_file(tmp_path / "empty.md")
+    with pytest.raises(SystemExit, match="missing.md: cannot read it"):
+        read_note_file(tmp_path / "missing.md")
