@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
 from precision import cpu_has_native_bf16  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -37,14 +38,33 @@ def machine() -> dict:
     }
 
 
-def git_revision() -> str:
-    root = Path(__file__).resolve().parents[1]
+REVISION_FILE = Path("benchmarks/REVISION")  # holds `$Format:%H$`; `git archive` writes the commit id (.gitattributes)
+
+
+def git_revision(root: Path = REPO_ROOT) -> str:
+    """The commit a `git archive` snapshot was made from (it has no .git); else HEAD of the checkout, `+dirty` with
+    uncommitted changes to tracked files; else "unknown"."""
+    archived = archived_revision(root / REVISION_FILE)
+    if archived:
+        return archived
     try:
-        revision = subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=root, text=True).strip()
+        revision = subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=root, text=True,
+                                           stderr=subprocess.DEVNULL).strip()
         dirty = subprocess.check_output(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, text=True)
         return revision + ("+dirty" if dirty.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def archived_revision(path: Path) -> str:
+    """The commit id `git archive` substituted into `path`, with " (git archive)"; "" where the file is missing or
+    still holds the placeholder (a checkout, or a plain copy)."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return ""
+    is_commit = len(text) == 40 and all(c in "0123456789abcdef" for c in text)
+    return f"{text} (git archive)" if is_commit else ""
 
 
 def results_parser(description: str) -> argparse.ArgumentParser:
