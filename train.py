@@ -33,6 +33,7 @@ from transformers import DataCollatorForTokenClassification, TrainerCallback, Tr
 
 from adapter_vaner import read_adapter_config
 from backbones import DEFAULT_BACKBONE, load_tokenizer, resolve_backbone
+from benchmarks.common import git_revision, machine
 from configuration_vaner import DEFAULT_ENTITY_TYPES, VanerConfig
 from dataset_scripts import build_instruction_examples, load_corpus, mixture_config_fields
 from dataset_scripts.entity_types import corpus_entity_type
@@ -403,6 +404,9 @@ def main(argv: list[str] | None = None) -> Path:
         "dev_metrics": final_metrics,
         "resumed_from": resume_from,
         "time_budget_plan": next((c.plan for c in schedule_callbacks if isinstance(c, FitStepsToTimeBudget)), None),
+        # the code and machine of the segment that finished the run (an earlier segment may have run elsewhere)
+        "git_revision": git_revision(),
+        "machine": machine(),
     }
     final_dir = save_final(trainer, args, tokenizer, summary)
     print(f"saved {final_dir}", flush=True)

@@ -75,7 +75,16 @@ def run_row(run: Path, paused_seconds: float = 0.0) -> dict:
         "best_checkpoint": Path(summary["best_checkpoint"] or "final").name,
         "test": {k: round(scores[k], 2) for k in ("precision", "recall", "f1")},
         "train_command": "python train.py " + " ".join(_as_flags(train_args)),
+        **trained_by(summary),
     }
+
+
+def trained_by(summary: dict) -> dict:
+    """`{"trained_by": {"git_revision", "cpu"}}` of the run's last segment, where train.py recorded them (older
+    runs did not): rows trained on different machines or code can then be told apart in the table."""
+    if "git_revision" not in summary:
+        return {}
+    return {"trained_by": {"git_revision": summary["git_revision"], "cpu": summary.get("machine", {}).get("cpu")}}
 
 
 def finished_runs(runs_dir: Path) -> list[Path]:

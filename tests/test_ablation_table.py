@@ -1,5 +1,6 @@
 """benchmarks/ablation_table.py: rows of an earlier table survive when their run folders are gone; seeds are told apart."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from benchmarks.ablation_table import (
     paused_per_run,
     read_note_file,
     row_seed,
+    run_row,
     seed_summary,
 )
 
@@ -127,3 +129,33 @@ def test_notes_come_after_every_table_and_a_bad_note_file_is_named(tmp_path):
         read_note_file(tmp_path / "empty.md")
     with pytest.raises(SystemExit, match="missing.md: cannot read it"):
         read_note_file(tmp_path / "missing.md")
+
+
+def _run_folder(run: Path, summary_extra: dict) -> Path:
+    """A finished s800 causal run as run_ablations.sh leaves it: summary, test metrics, arguments, checkpoints."""
+    files = {
+        "model/training_summary.json": {"corpora": ["s800"], "bidirectional": False, "dbr": "none", "global_step": 719,
+                                        "non_pad_tokens_seen": 277317, "best_checkpoint": "/x/checkpoint-690",
+                                        "dev_metrics": {"eval_s800_f1": 53.58}, **summary_extra},
+        "test/metrics.test.json": {"corpora": {"s800": {"precision": 47.4189, "recall": 51.4993, "f1": 49.375}}},
+        "train_args.json": {"seed": 45, "corpora": ["s800"], "causal": True, "output_dir": str(run)},
+        # two segments (a resume restarts train_runtime): 2000 + 1600 wall seconds
+        "checkpoints/checkpoint-719/trainer_state.json": {"log_history": [
+            {"train_runtime": 900.0}, {"train_runtime": 2000.0}, {"train_runtime": 1600.0}]},
+        "checkpoints/checkpoint-460/trainer_state.json": {"log_history": [{"train_runtime": 900.0}]},
+    }
+    for name, content in files.items():
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text(json.dumps(content))
+    return run
+
+
+def test_run_row_reads_scores_takes_pauses_off_and_says_which_code_and_machine_trained_it(tmp_path):
+    run = _run_folder(tmp_path / "s800-causal", {"git_revision": "abc123", "machine": {"cpu": "AMD EPYC", "cores": 2}})
+    row = run_row(run, paused_seconds=360.0)
+    assert (row["corpus"], row["variant"], row["seed"], row["steps"]) == ("s800", VARIANTS["causal"], 45, 719)
+    assert row["train_hours"] == 0.9 and row["paused_seconds"] == 360.0  # (2000 + 1600 - 360) / 3600
+    assert row["test"] == {"precision": 47.42, "recall": 51.5, "f1": 49.38} and row["best_checkpoint"] == "checkpoint-690"
+    assert row["trained_by"] == {"git_revision": "abc123", "cpu": "AMD EPYC"}
+    older = run_row(_run_folder(tmp_path / "old" / "s800-causal", {}))  # trained before train.py recorded them
+    assert "trained_by" not in older and older["train_hours"] == 1.0

@@ -78,6 +78,7 @@ def test_tiny_run_writes_a_loadable_hub_folder(setup, monkeypatch):
     }
     summary = json.loads((final / "training_summary.json").read_text())
     assert summary["global_step"] == 4 and 0.0 <= summary["dev_metrics"]["eval_mean_f1"] <= 100.0
+    assert summary["git_revision"] and summary["machine"]["cores"] >= 1  # which code and machine trained it
     assert "NCBI-disease" in (final / "README.md").read_text()
     model = AutoModelForTokenClassification.from_pretrained(str(final), trust_remote_code=True)
     assert model.config.entity_types == ["Disease"] and model.config.dataset_names == ["NCBI-disease"]
