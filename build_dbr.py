@@ -31,7 +31,8 @@ import numpy as np
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from dataset_scripts import CORPORA, DBR_CORPUS, CorpusNotAvailableError, load_corpus
+from cli_args import positive_int
+from dataset_scripts import DBR_CORPUS, CorpusNotAvailableError, canonical_corpora, load_corpus
 from dataset_scripts.entity_types import ENTITY_TYPES
 from dbr.assembly import (
     VARIANTS,
@@ -55,7 +56,6 @@ from precision import resolve_cpu_dtype
 __all__ = [
     "RetrievalOptions",
     "build_dbr",
-    "check_corpora",
     "load_sources",
     "mine_queries",
     "retrieve_neighbours",
@@ -85,17 +85,9 @@ class SentenceQueries:
 
 
 # ---- inputs -------------------------------------------------------------------------------------------------
-def check_corpora(corpora: Sequence[str]) -> None:
-    """Fail on unknown corpus names before any slow step."""
-    unknown = [c for c in corpora if c.lower() not in {k.lower() for k in CORPORA}]
-    if unknown:
-        raise ValueError(f"--corpora: unknown corpus {unknown}; known: {list(CORPORA)}")
-
-
 def load_sources(corpora: Sequence[str], data_dir: str | os.PathLike | None) -> dict[str, Dataset]:
     """The train split of each corpus via `dataset_scripts.load_corpus`."""
-    check_corpora(corpora)
-    return {name: load_corpus(name, data_dir=data_dir)["train"] for name in corpora}
+    return {name: load_corpus(name, data_dir=data_dir)["train"] for name in canonical_corpora(corpora)}
 
 
 def _entity_type(name: str, dataset: Dataset) -> str:
@@ -258,7 +250,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reference", help="--variant matched: the retrieved DBR build (folder or Hub id) to mirror")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR), help="KB/query embedding and index cache")
-    parser.add_argument("--top-k", type=int, default=10, help="KB neighbours per query phrase")
+    parser.add_argument("--top-k", type=positive_int, default=10, help="KB neighbours per query phrase")
     parser.add_argument("--index", choices=INDEX_KINDS, default="auto", help="search back end (see dbr/retrieval.py)")
     parser.add_argument("--dtype", choices=("auto", "bfloat16", "float32"), default="auto",
                         help="embedder weights (auto: bfloat16 where the CPU runs it natively, else float32)")
@@ -273,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     set_threads(args.threads)
     started = time.perf_counter()
-    check_corpora(args.corpora)
+    args.corpora = canonical_corpora(args.corpora, args.data_dir)  # before the KB loads: a typo costs nothing
     kb = load_kb(args.kb, limit=args.kb_limit, seed=args.seed)
     sources = load_sources(args.corpora, args.data_dir)
     folder, report = build_dbr(

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import git_revision, machine
+from cli_args import check_corpora_args, positive_int
 from configuration_vaner import DECODINGS, VanerConfig
 from dataset_scripts import build_instruction_examples, load_corpus
 from evaluate_model import load_for_scoring
@@ -56,13 +57,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-dataset-name", action="store_true", help="instructions without dataset names")
     parser.add_argument("--max-sentences", type=int, default=1000, help="first N dev sentences per corpus (0: all)")
     parser.add_argument("--grid", default="-1:4:0.25", help="biases to try, LOW:HIGH:STEP (write --grid=-1:4:0.25 when LOW is negative)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--bf16", action="store_true", help="run the model in bf16")
     parser.add_argument("--decoding", choices=DECODINGS, help="decode with this (default: the model's config.decoding)")
     parser.add_argument("--results", required=True, help="JSON file for the sweep and the chosen biases")
     parser.add_argument("--write-config", help="model folder whose config.json gets the chosen o_bias")
     parser.add_argument("--cache-dir")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_corpora_args(parser, args)
+    return args
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -34,6 +34,7 @@ from transformers import DataCollatorForTokenClassification, TrainerCallback, Tr
 from adapter_vaner import read_adapter_config
 from backbones import DEFAULT_BACKBONE, load_tokenizer, resolve_backbone
 from benchmarks.common import git_revision, machine
+from cli_args import check_corpora_args, positive_int
 from configuration_vaner import DEFAULT_ENTITY_TYPES, VanerConfig
 from dataset_scripts import build_instruction_examples, load_corpus, mixture_config_fields
 from dataset_scripts.entity_types import corpus_entity_type
@@ -107,8 +108,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--budget-decay-fraction", type=float, default=0.5,
                        help="with --time-budget-minutes: share of the planned steps that decay the LR to 0")
     train.add_argument("--budget-probe-steps", type=int, default=50, help="steps timed before the plan is fixed")
-    train.add_argument("--batch-size", type=int, default=8)
-    train.add_argument("--eval-batch-size", type=int, default=32)
+    train.add_argument("--batch-size", type=positive_int, default=8)
+    train.add_argument("--eval-batch-size", type=positive_int, default=32)
     train.add_argument("--eval-steps", type=int, default=500, help="evaluate and checkpoint every N steps")
     train.add_argument("--logging-steps", type=int, default=50)
     train.add_argument("--save-total-limit", type=int, default=3)
@@ -120,6 +121,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--push-to-hub", metavar="REPO", help="upload the final model folder to this Hub repo")
     train.add_argument("--cache-dir", help="cache for converted backbones and datasets")
     args = parser.parse_args(argv)
+    check_corpora_args(parser, args)
     if args.no_lora and args.load_in_4bit:
         parser.error("--load-in-4bit needs LoRA (a 4-bit backbone cannot be fine-tuned in full)")
     if args.no_lora and args.save_adapter_only:
@@ -341,7 +343,6 @@ def main(argv: list[str] | None = None) -> Path:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "train_args.json").write_text(json.dumps(vars(args), indent=2) + "\n")
 
     set_seed(args.seed)  # the head and LoRA initialisations must be the same in a fresh and a resumed run
     train_examples, dev_sets, config_fields = load_examples(args)
@@ -350,6 +351,8 @@ def main(argv: list[str] | None = None) -> Path:
     if args.init_adapter:
         config_fields = keep_init_adapter_knowledge(config_fields, args.init_adapter, not args.no_dataset_name)
     model, tokenizer, location = build_model(args, config_fields)
+    # only now: a call that fails on its data or backbone must not overwrite a run's recorded arguments
+    (output_dir / "train_args.json").write_text(json.dumps(vars(args), indent=2) + "\n")
     model.config.save_pretrained(output_dir)  # the run's VanerConfig, for export_model.py ship
     features = featurize(train_examples, tokenizer, args.max_length, args.stride)
     logger.info("%d training examples -> %d windows; dev: %s", len(train_examples), len(features),

@@ -9,6 +9,8 @@ from dataset_scripts.bioner_builder import (
     BioNerBuilder,
     BioNerConfig,
     CorpusNotAvailableError,
+    canonical_corpora,
+    canonical_corpus_name,
     corpus_files,
     load_corpus,
 )
@@ -25,6 +27,8 @@ __all__ = [
     "CorpusFormatError",
     "CorpusNotAvailableError",
     "build_instruction_examples",
+    "canonical_corpora",
+    "canonical_corpus_name",
     "corpus_files",
     "load_corpus",
     "mixture_config_fields",

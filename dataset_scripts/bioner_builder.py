@@ -34,6 +34,8 @@ __all__ = [
     "CorpusNotAvailableError",
     "SPLIT_FILES",
     "UNSEEN_CORPORA",
+    "canonical_corpora",
+    "canonical_corpus_name",
     "corpus_files",
     "load_corpus",
 ]
@@ -209,7 +211,7 @@ def load_corpus(
         FileNotFoundError: a missing split file.
         CorpusNotAvailableError: no `data_dir` and the release cannot be downloaded.
     """
-    name = _canonical_name(name)
+    name = canonical_corpus_name(name)
     files = corpus_files(name, data_dir) if data_dir is not None else {}
     builder = BioNerBuilder(
         config_name=name,
@@ -226,11 +228,38 @@ def load_corpus(
     return builder.as_dataset()
 
 
-def _canonical_name(name: str) -> str:
+def canonical_corpus_name(name: str) -> str:
+    """The builder's spelling of corpus `name` (names are case-insensitive); raises `ValueError` on an unknown one."""
     by_lower = {corpus.lower(): corpus for corpus in CORPORA}
     if name.lower() not in by_lower:
         raise ValueError(f"unknown corpus {name!r}; known: {CORPORA}")
     return by_lower[name.lower()]
+
+
+def canonical_corpora(
+    names: Iterable[str], data_dir: str | os.PathLike | None = None, option: str = "--corpora"
+) -> list[str]:
+    """`names` in the builders' spelling, checked before any slow step: unknown names, and (with `data_dir`) missing
+    split files, raise here with a message that names `option`.
+
+    Corpus names are case-insensitive for the builders, but instructions, DBR folders and a model's dataset names
+    use the canonical spelling, so a script normalises its names once, here.
+    """
+    canonical, unknown = [], []
+    for name in names:
+        try:
+            canonical.append(canonical_corpus_name(name))
+        except ValueError:
+            unknown.append(name)
+    if unknown:
+        raise ValueError(f"{option}: unknown corpus {unknown}; known: {CORPORA}")
+    if data_dir is not None:
+        for name in canonical:
+            try:
+                corpus_files(name, data_dir)
+            except FileNotFoundError as error:
+                raise FileNotFoundError(f"{option} {name} with --data-dir {data_dir}: {error}") from None
+    return canonical
 
 
 def _cache_hash(files: Iterable[Path]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,7 @@ def test_tiny_run_writes_a_loadable_hub_folder(setup, monkeypatch):
     conll = (tmp_path / "test" / "NCBI-disease.test.conll").read_text().split("\n\n")
     assert conll[0].splitlines()[0].startswith("Hereditary\tB-Disease\t")
     assert json.loads((tmp_path / "test" / "metrics.test.json").read_text())["mean_f1"] == scored["mean_f1"]
+    shutil.copytree(data_dir / "NCBI-disease", data_dir / "BC2GM")  # its files exist; the model never saw its name
     with pytest.raises(SystemExit, match="no-dataset-name"):
         evaluate_model.main(["--model", str(final), "--corpora", "BC2GM", "--data-dir", str(data_dir),
                              "--output-dir", str(tmp_path / "x")])  # fmt: skip
@@ -508,3 +510,14 @@ def test_soup_of_shipped_checkpoints_ships_with_its_provenance(setup):
     with pytest.raises(SystemExit):
         export_model.main(["ship", "--soup", str(soup), "--checkpoint", "c", "--output", str(tmp_path / "x")])
     assert not (tmp_path / "x").exists()
+
+
+def test_a_call_that_fails_on_its_data_keeps_the_runs_recorded_arguments(setup):
+    tmp_path, data_dir = setup
+    run = tmp_path / "kept"
+    run.mkdir()
+    (run / "train_args.json").write_text('{"seed": 7}\n')  # what the run's first, successful call recorded
+    (tmp_path / "empty-dbr").mkdir()
+    with pytest.raises(SystemExit, match="--dbr .*empty-dbr: no DBR config"):
+        train.main(_argv(tmp_path, data_dir, "kept", "--resume", "--dbr", str(tmp_path / "empty-dbr")))
+    assert (run / "train_args.json").read_text() == '{"seed": 7}\n'
