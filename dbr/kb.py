@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -73,10 +73,20 @@ class KnowledgeBase:
         return digest.hexdigest()[:16]
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="\n")
-    return open(path, encoding="utf-8", newline="\n")
+def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, line without its newline), decoded one line at a time so that a bad byte or a damaged gzip
+    stream (an interrupted download) is reported with the file and line instead of a bare codec/zlib error."""
+    line_no = 0
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as handle:
+            for line_no, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise ValueError(f"{path}:{line_no}: not UTF-8 ({error.reason} at byte {error.start})") from None
+                yield line_no, line.rstrip("\n")
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"{path}: not a complete gzip file, read up to line {line_no} ({error}); fetch it again") from None
 
 
 def read_kb_rows(path: str | Path) -> Iterator[KBRow]:
@@ -84,24 +94,24 @@ def read_kb_rows(path: str | Path) -> Iterator[KBRow]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"KB file not found: {path}")
-    with _open_text(path) as handle:
-        header = handle.readline().rstrip("\n").split("\t")
-        missing = [c for c in KB_COLUMNS if c not in header]
-        if missing:
-            raise ValueError(f"{path}:1: KB header {header} lacks column(s) {missing}; expected {list(KB_COLUMNS)}")
-        name_col, type_col, id_col = (header.index(c) for c in ("name", "type", "id"))
-        for line_no, line in enumerate(handle, start=2):
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) != len(header):
-                raise ValueError(f"{path}:{line_no}: expected {len(header)} tab-separated fields, got {len(fields)}")
-            name = fields[name_col].strip()
-            if not name:
-                raise ValueError(f"{path}:{line_no}: empty entity name")
-            try:
-                entity_type = kb_entity_type(fields[type_col])
-            except KeyError as error:
-                raise ValueError(f"{path}:{line_no}: {error.args[0]}") from None
-            yield KBRow(name, entity_type, fields[id_col])
+    lines = _numbered_lines(path)
+    header = next(lines, (1, ""))[1].split("\t")
+    missing = [c for c in KB_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"{path}:1: KB header {header} lacks column(s) {missing}; expected {list(KB_COLUMNS)}")
+    name_col, type_col, id_col = (header.index(c) for c in ("name", "type", "id"))
+    for line_no, line in lines:
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            raise ValueError(f"{path}:{line_no}: expected {len(header)} tab-separated fields, got {len(fields)}")
+        name = fields[name_col].strip()
+        if not name:
+            raise ValueError(f"{path}:{line_no}: empty entity name")
+        try:
+            entity_type = kb_entity_type(fields[type_col])
+        except KeyError as error:
+            raise ValueError(f"{path}:{line_no}: {error.args[0]}") from None
+        yield KBRow(name, entity_type, fields[id_col])
 
 
 def _cap_per_type(rows: list[KBRow], limit: int, seed: int) -> list[KBRow]:

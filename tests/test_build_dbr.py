@@ -196,6 +196,24 @@ def test_kb_errors_name_file_and_line(tmp_path):
     bad.write_text("name\tkind\n")
     with pytest.raises(ValueError, match=r"bad.tsv:1: .*lacks column"):
         load_kb(bad)
+    bad.write_bytes("name\ttype\tsource\tid\naspirin\tChemical\tChEBI\tCHEBI:1\nna\xefve\tDisease\tx\t1\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"bad.tsv:3: not UTF-8"):
+        load_kb(bad)
+
+
+def test_kb_damaged_gzip_is_named_not_a_bare_zlib_error(tmp_path):
+    rows = "".join(f"name{i}\tDisease\tsrc\tD{i}\n" for i in range(5000))
+    whole = gzip.compress(("name\ttype\tsource\tid\n" + rows).encode())
+    truncated = tmp_path / "truncated.tsv.gz"  # an interrupted download
+    truncated.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=r"truncated.tsv.gz: not a complete gzip file, read up to line \d+"):
+        load_kb(truncated)
+    plain = tmp_path / "plain.tsv.gz"  # a plain TSV saved under a .gz name
+    plain.write_text("name\ttype\tsource\tid\n")
+    with pytest.raises(ValueError, match=r"plain.tsv.gz: not a complete gzip file"):
+        load_kb(plain)
+    (tmp_path / "whole.tsv.gz").write_bytes(whole)
+    assert len(load_kb(tmp_path / "whole.tsv.gz").names) == 5000
 
 
 # ---- text and phrase mining --------------------------------------------------------------------------------------
