@@ -26,6 +26,8 @@ import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from abbreviations_vaner import resolve_abbreviations
+from calibration_record import read_calibration
+from cli_args import check_corpora_args, positive_int
 from dataset_scripts import build_instruction_examples, load_corpus
 from evaluation import (
     entity_scores,
@@ -46,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", default="test", choices=["train", "validation", "test"])
     parser.add_argument("--no-dataset-name", action="store_true", help="instructions without dataset names")
     parser.add_argument("--output-dir", required=True)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--bf16", action="store_true", help="run the model in bf16")
     parser.add_argument("--max-sentences", type=int, help="first N sentences per corpus (quick checks)")
     parser.add_argument("--o-bias", help="calibrate_o_bias.py results JSON: decode with its o_bias and decoding "
@@ -55,7 +57,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="resolve abbreviations (config.resolve_abbreviations), a definition reaching this many "
                              "later sentences of the split (default: 0 if the model's config resolves them, else off)")
     parser.add_argument("--cache-dir")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_corpora_args(parser, args)
+    if args.o_bias:  # before the model loads
+        try:
+            args.calibration = read_calibration(args.o_bias, "--o-bias")
+        except ValueError as error:
+            parser.error(str(error))
+    return args
 
 
 def load_for_scoring(model_path: str, bf16: bool = False, device: str | None = None):
@@ -78,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     model, tokenizer = load_for_scoring(args.model, args.bf16)
     use_names = not args.no_dataset_name
     if args.o_bias:
-        calibration = json.loads(Path(args.o_bias).read_text())
+        calibration = args.calibration
         if calibration.get("dataset_names_in_instructions", True) != use_names:
             raise SystemExit(f"--o-bias {args.o_bias}: calibrated {'with' if not use_names else 'without'} dataset names, "
                              f"but this run instructs {'with' if use_names else 'without'} them"

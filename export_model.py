@@ -48,6 +48,7 @@ import modeling_vaner
 import tokenization_vaner
 from adapter_vaner import ADAPTER_WEIGHTS, LORA_A, LORA_B, find_adapter_only_weights, read_adapter_config
 from backbones import DEFAULT_BACKBONE, default_cache_dir, load_tokenizer, resolve_backbone
+from calibration_record import read_calibration
 from configuration_vaner import VanerConfig
 from dev_selection import dev_evaluations, training_seconds
 from lora import load_lora
@@ -211,7 +212,7 @@ def _calibrations_by_mode(calibration: str | Path | list[str | Path] | None) -> 
     records: dict[bool, dict] = {}
     decodings: dict[str, str] = {}
     for path in paths:
-        record = json.loads(Path(path).read_text())
+        record = read_calibration(path, "--calibration")
         mode = record.get("dataset_names_in_instructions", True)
         if mode in records:
             raise ValueError(f"--calibration {path}: a second calibration {'with' if mode else 'without'} dataset names")

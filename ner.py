@@ -80,7 +80,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.file is not None:
         if not args.file.is_file():
             parser.error(f"--file: no such file: {args.file}")
-        texts += [line for line in args.file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        try:
+            content = args.file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            line = error.object[: error.start].count(b"\n") + 1
+            parser.error(f"--file {args.file}:{line}: not UTF-8 ({error.reason} at byte {error.start})")
+        texts += [line for line in content.splitlines() if line.strip()]
     documents = None
     if args.pubtator is not None:
         if texts:

@@ -73,6 +73,7 @@ def test_pubtator_in_pubtator_out(oracle_cli, capsys, tmp_path):
         ([], "give a text, --file or --pubtator"),
         (["--entity-types", "Gene", "BRCA1 binds"], "put the text before it, or after --"),
         (["--file", "missing.txt"], "--file: no such file: missing.txt"),
+        (["--file", "{latin}"], "latin.txt:2: not UTF-8 (invalid continuation byte at byte 14)"),
         (["--pubtator", "missing.pubtator"], "--pubtator: no such file"),
         (["--pubtator", "{bad}"], "bad.pubtator, line 1"),
         (["--pubtator", "{bad}", "some text"], "give no text or --file with it"),
@@ -82,8 +83,10 @@ def test_pubtator_in_pubtator_out(oracle_cli, capsys, tmp_path):
 def test_bad_arguments_exit_with_a_message_and_load_no_model(oracle_cli, capsys, tmp_path, argv, message):
     bad = tmp_path / "bad.pubtator"
     bad.write_text("free text, not PubTator\n", encoding="utf-8")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("First line.\nna\xefve cells\n".encode("latin-1"))
     with pytest.raises(SystemExit) as exit_info:
-        ner.main([arg.replace("{bad}", str(bad)) for arg in argv])
+        ner.main([arg.replace("{bad}", str(bad)).replace("{latin}", str(latin)) for arg in argv])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert oracle_cli == []

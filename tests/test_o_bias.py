@@ -104,3 +104,8 @@ def test_calibration_feeds_config_evaluation_and_ship(setup):  # noqa: F811
     with pytest.raises(ValueError, match="second calibration"):
         export_model.ship(tmp_path / "run", tmp_path / "twice", backbone=str(tmp_path / "backbone"),
                           calibration=[forced, forced])
+    metrics = tmp_path / "test" / "metrics.test.json"  # has an o_bias, but is an evaluation, not a calibration
+    with pytest.raises(ValueError, match="--calibration .*metrics.test.json: not a calibrate_o_bias.py results file"):
+        export_model.ship(tmp_path / "run", tmp_path / "metrics", backbone=str(tmp_path / "backbone"),
+                          calibration=metrics)
+    assert not list(tmp_path.glob("*metrics*"))  # neither the folder nor a staging copy beside it
