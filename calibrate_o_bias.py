@@ -25,7 +25,7 @@ from pathlib import Path
 from benchmarks.common import git_revision, machine
 from cli_args import check_corpora_args, positive_int
 from configuration_vaner import DECODINGS, VanerConfig
-from dataset_scripts import build_instruction_examples, load_corpus
+from dataset_scripts import build_instruction_examples, canonical_corpora, load_corpus
 from evaluate_model import load_for_scoring
 from evaluation import entity_scores, predict_word_probabilities, tags_from_probabilities
 
@@ -75,6 +75,11 @@ def main(argv: list[str] | None = None) -> dict:
     corpora = args.corpora or list(model.config.dataset_names)
     if not corpora:
         raise SystemExit(f"--corpora: {args.model} names no dataset_names; list the dev corpora")
+    if args.corpora is None:  # the model's corpora: their files are checked now, before the first one is scored
+        try:
+            canonical_corpora(corpora, args.data_dir, option=f"--corpora (default: {args.model}'s dataset names)")
+        except (ValueError, FileNotFoundError) as error:
+            raise SystemExit(str(error)) from None
     use_names = not args.no_dataset_name
     decoding = args.decoding or model.config.decoding
     by_type: dict[str, dict[str, tuple]] = {}
