@@ -86,7 +86,8 @@ def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
                     raise ValueError(f"{path}:{line_no}: not UTF-8 ({error.reason} at byte {error.start})") from None
                 yield line_no, line.rstrip("\n")
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-        raise ValueError(f"{path}: not a complete gzip file, read up to line {line_no} ({error}); fetch it again") from None
+        message = f"not a complete gzip file, read up to line {line_no} ({error}); fetch it again"
+        raise ValueError(f"{path}: {message}") from None
 
 
 def read_kb_rows(path: str | Path) -> Iterator[KBRow]:

@@ -196,7 +196,8 @@ def test_kb_errors_name_file_and_line(tmp_path):
     bad.write_text("name\tkind\n")
     with pytest.raises(ValueError, match=r"bad.tsv:1: .*lacks column"):
         load_kb(bad)
-    bad.write_bytes("name\ttype\tsource\tid\naspirin\tChemical\tChEBI\tCHEBI:1\nna\xefve\tDisease\tx\t1\n".encode("latin-1"))
+    latin = "name\ttype\tsource\tid\naspirin\tChemical\tChEBI\tCHEBI:1\nna\xefve\tDisease\tx\t1\n"
+    bad.write_bytes(latin.encode("latin-1"))
     with pytest.raises(ValueError, match=r"bad.tsv:3: not UTF-8"):
         load_kb(bad)
 

@@ -79,7 +79,7 @@ def test_calibration_feeds_config_evaluation_and_ship(setup):  # noqa: F811
     assert set(record["curves_f1"]["Disease"]) == {str(b) for b in [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0]}
     assert VanerConfig.from_pretrained(final).o_bias == record["o_bias"]
     (tmp_path / "no-corpora").mkdir()  # the model's own corpora are the default: their files are checked up front
-    with pytest.raises(SystemExit, match=r"--corpora \(default: .*dataset names\) NCBI-disease with --data-dir .*no-corpora"):
+    with pytest.raises(SystemExit, match=r"--corpora \(default: .*\) NCBI-disease with --data-dir .*no-corpora"):
         calibrate_o_bias.main(["--model", str(final), "--data-dir", str(tmp_path / "no-corpora"),
                                "--results", str(tmp_path / "never.json")])
     assert not (tmp_path / "never.json").exists()
