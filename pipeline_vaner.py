@@ -130,7 +130,8 @@ class VanerTokenClassificationPipeline(Pipeline):
             `model.config.entity_types`); an unknown type raises `ValueError` listing the known ones.
         dataset (`str`, *optional*): steer with a training corpus' instruction (e.g. `"NCBI-disease"`); tags only
             that corpus' entity type unless `entity_types` says otherwise.
-        forward_batch_size (`int`, *optional*, defaults to 32): sequences per forward pass.
+        forward_batch_size (`int`, *optional*, defaults to 32): sequences per forward pass; transformers'
+            `batch_size` means the same here (texts are batched into sequences, one per sentence, type and window).
         link (`bool`, `str` or `EntityLinker`, *optional*, defaults to `False`): add KB concept ids to every span;
             `True` uses `model.config.linking_index`, a string names a linking index folder or Hub repo
             (`build_linking_index.py`), a ready `EntityLinker` is used as it is (e.g. after `add_names` gave it a
@@ -175,9 +176,14 @@ class VanerTokenClassificationPipeline(Pipeline):
     ) -> tuple[dict, dict, dict]:
         if unused:
             raise TypeError(f"VanerTokenClassificationPipeline got unexpected argument(s): {sorted(unused)}")
+        # only what this call (or the construction) gives: transformers lays a call's settings over the construction's
+        # key by key, so a key set to None here would erase a setting made when the pipeline was built
         preprocess: dict[str, Any] = {}
-        if entity_types is not None or dataset is not None:
-            preprocess["entity_types"] = self._requested_types(entity_types, dataset)
+        if entity_types is not None:
+            preprocess["entity_types"] = self._checked_types(entity_types)
+        if dataset is not None:
+            if dataset not in self.model.config.dataset_names:
+                raise ValueError(f"Unknown dataset {dataset!r}; this model knows {list(self.model.config.dataset_names)}")
             preprocess["dataset"] = dataset
         forward = {} if forward_batch_size is None else {"forward_batch_size": int(forward_batch_size)}
         if forward.get("forward_batch_size", 1) < 1:
@@ -187,10 +193,14 @@ class VanerTokenClassificationPipeline(Pipeline):
             postprocess["resolve_abbreviations"] = bool(resolve_abbreviations)
         if aggregation_strategy is not None:
             postprocess["output"] = span_or_word_output(aggregation_strategy)
-        if link:
-            postprocess["linker"] = self._linker(link)
-            postprocess["link_top_k"] = 1 if link_top_k is None else int(link_top_k)
-            postprocess["link_id_prefixes"] = link_id_prefixes
+        if link is not None:  # link=False in a call turns off a linker given at construction
+            postprocess["linker"] = self._linker(link) if link is not False else None
+        if link_top_k is not None:
+            if int(link_top_k) < 1:
+                raise ValueError(f"link_top_k must be >= 1, got {link_top_k}")
+            postprocess["link_top_k"] = int(link_top_k)
+        if link_id_prefixes is not None:
+            postprocess["link_id_prefixes"] = [link_id_prefixes] if isinstance(link_id_prefixes, str) else list(link_id_prefixes)
         return preprocess, forward, postprocess
 
     def _linker(self, link: bool | str | EntityLinker) -> EntityLinker:
@@ -208,16 +218,16 @@ class VanerTokenClassificationPipeline(Pipeline):
             linkers[location] = EntityLinker.from_pretrained(location)
         return linkers[location]
 
-    def _requested_types(self, entity_types: str | list[str] | None, dataset: str | None) -> list[str]:
-        config = self.model.config
-        if dataset is not None:
-            if dataset not in config.dataset_names:
-                raise ValueError(f"Unknown dataset {dataset!r}; this model knows {list(config.dataset_names)}")
-            if entity_types is None and dataset in config.dataset_entity_types:
-                entity_types = [config.dataset_entity_types[dataset]]
-        return config.check_entity_types(entity_types)
+    def _checked_types(self, entity_types: str | list[str]) -> list[str]:
+        types = self.model.config.check_entity_types(entity_types)
+        if not types:
+            raise ValueError(f"entity_types is empty; this model knows {list(self.model.config.entity_types)}")
+        return types
 
     def __call__(self, inputs: str | Iterable[str], **kwargs: Any):
+        if kwargs.get("batch_size") is not None:  # a call's batch_size sizes the forward passes (see _forward)
+            kwargs.setdefault("forward_batch_size", kwargs["batch_size"])
+        kwargs.pop("batch_size", None)
         if isinstance(inputs, str):
             return super().__call__(_Texts((inputs,)), **kwargs)[0]
         if isinstance(inputs, (list, tuple)):
@@ -226,16 +236,19 @@ class VanerTokenClassificationPipeline(Pipeline):
 
     def _stream(self, texts: Iterable[str], **kwargs: Any) -> Iterator[list[dict]]:
         iterator = iter(texts)
+        first = 0
         while chunk := tuple(itertools.islice(iterator, self.texts_per_call)):
-            for position, text in enumerate(chunk):
+            for position, text in enumerate(chunk, start=first):
                 if not isinstance(text, str):
                     raise TypeError(f"input {position} is {type(text).__name__}, expected str")
+            first += len(chunk)
             yield from super().__call__(_Texts(chunk), **kwargs)
 
     def preprocess(self, inputs: _Texts, entity_types: list[str] | None = None, dataset: str | None = None) -> dict:
         config = self.model.config
-        entity_types = entity_types if entity_types is not None else list(config.entity_types)
         dataset_type = config.dataset_entity_types.get(dataset) if dataset is not None else None
+        if entity_types is None:  # a dataset alone narrows to its corpus' type
+            entity_types = [dataset_type] if dataset_type is not None else list(config.entity_types)
         sentences: list[tuple[int, list[Word]]] = []
         rows: list[_Row] = []
         for text_index, text in enumerate(inputs.texts):
@@ -254,9 +267,14 @@ class VanerTokenClassificationPipeline(Pipeline):
                         rows.append(_Row(sentence, entity_type, window, steer))
         return {"texts": inputs.texts, "sentences": sentences, "rows": rows}
 
-    def _forward(self, model_inputs: dict, forward_batch_size: int = 32) -> dict:
+    def _forward(self, model_inputs: dict, forward_batch_size: int | None = None) -> dict:
+        # transformers keeps `pipeline(..., batch_size=N)` to itself (it batches inputs, which run here as one);
+        # it is the natural way to cap memory, so it sizes the forward passes unless forward_batch_size is given
+        batch = forward_batch_size if forward_batch_size is not None else self._batch_size or 32
+        if batch < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch}")
         windows = [row.window for row in model_inputs["rows"]]
-        word_probs = word_probabilities(self.model, windows, self.tokenizer.pad_token_id, forward_batch_size, self.device)
+        word_probs = word_probabilities(self.model, windows, self.tokenizer.pad_token_id, batch, self.device)
         return {**model_inputs, "word_probs": word_probs}
 
     def postprocess(

@@ -169,3 +169,59 @@ def test_link_accepts_a_ready_linker_and_rejects_other_objects(tiny_tokenizer):
     assert linker.calls and spans[0]["ids"][0]["id"] == "ID:BRCA1"
     with pytest.raises(TypeError, match="EntityLinker, got int"):
         ner("BRCA1 carriers.", link=3)
+
+
+def test_a_call_keeps_the_construction_settings_it_does_not_override(tiny_tokenizer, monkeypatch):
+    model = build_tiny_model(tiny_tokenizer, entity_types=["Gene", "Disease"], dataset_names=["NCBI-disease"],
+                             dataset_entity_types={"NCBI-disease": "Disease"})
+    rendered: list = []
+    render = type(model.config).render_instruction
+    monkeypatch.setattr(type(model.config), "render_instruction",
+                        lambda config, entity_type, dataset=None: rendered.append((entity_type, dataset))
+                        or render(config, entity_type, dataset))
+    steered = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer, dataset="NCBI-disease")
+    for call, instructions in [({}, [("Disease", "NCBI-disease")]),  # the dataset alone narrows to its type
+                               ({"entity_types": "Disease"}, [("Disease", "NCBI-disease")]),  # still named
+                               ({"entity_types": ["Gene", "Disease"]}, [("Gene", None), ("Disease", "NCBI-disease")])]:
+        rendered.clear()
+        steered("Breast cancer.", **call)
+        assert rendered == instructions, call
+    rendered.clear()
+    VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer, entity_types="Gene")(
+        "Breast cancer.", dataset="NCBI-disease")
+    assert rendered == [("Gene", None)]  # the construction's types stand; the dataset steers only its own type
+    with pytest.raises(ValueError, match=r"entity_types is empty; this model knows \['Gene', 'Disease'\]"):
+        steered("Breast cancer.", entity_types=[])
+
+
+def test_link_options_of_a_call_combine_with_the_constructions_linker(tiny_tokenizer):
+    model = oracle_model(build_tiny_model(tiny_tokenizer, entity_types=["Gene"]), tiny_tokenizer, "BRCA1", [])
+    linker = _RecordingLinker()
+    ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer, link=linker, link_top_k=2)
+    spans = ner("BRCA1 carriers.", link_id_prefixes="HGNC")
+    assert linker.calls == [(["BRCA1"], ["Gene"], 2, ["HGNC"])] and len(spans[0]["ids"]) == 2
+    assert "ids" not in ner("BRCA1 carriers.", link=False)[0] and len(linker.calls) == 1  # a call can turn it off
+    with pytest.raises(ValueError, match="link_top_k must be >= 1, got 0"):
+        ner("BRCA1 carriers.", link_top_k=0)
+
+
+def test_batch_size_sizes_the_forward_passes(tiny_tokenizer):
+    calls: list = []
+    model = oracle_model(build_tiny_model(tiny_tokenizer), tiny_tokenizer, "BRCA1", calls)
+    text = "Mutations in BRCA1 cause cancer. BRCA1 carriers were studied."  # 2 sentences x 4 types: 8 sequences
+    expected = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)(text)
+    calls.clear()
+    assert VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer, batch_size=3)(text) == expected
+    assert [shape[0] for shape in calls] == [3, 3, 2]
+    calls.clear()
+    ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
+    assert ner([text], batch_size=5) == [expected] and [shape[0] for shape in calls] == [5, 3]
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        ner(text, batch_size=0)
+
+
+def test_a_bad_input_is_named_by_its_position_in_the_whole_stream(tiny_tokenizer):
+    ner = VanerTokenClassificationPipeline(model=build_tiny_model(tiny_tokenizer), tokenizer=tiny_tokenizer)
+    ner.texts_per_call = 2
+    with pytest.raises(TypeError, match="input 2 is int, expected str"):
+        ner(["BRCA1.", "Mice.", 3])
