@@ -38,7 +38,10 @@ __all__ = [
 IGNORE_INDEX = -100
 O, B, I = 0, 1, 2
 
-_WORD_RE = re.compile(r"[^\W_]+|[^\w\s]|_", re.UNICODE)
+# Combining marks (decomposed accents, as NFD text from macOS or PDF extraction has them: "Me\u0301nie\u0300re")
+# are not word characters to `re`; they continue the letter run they follow instead of becoming words of their own.
+_COMBINING = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_WORD_RE = re.compile(rf"[^\W_](?:[^\W_]|[{_COMBINING}])*|[^\w\s]|_", re.UNICODE)
 # A sentence ends at . ! or ? followed by space and an upper-case letter, a digit, or an opening bracket/quote.
 _SENTENCE_END_RE = re.compile(r"[.!?]+[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _ABBREVIATIONS = frozenset(

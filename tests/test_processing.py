@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
 from processing_vaner import (
@@ -21,6 +23,13 @@ def test_split_words_offsets_and_corpus_style_tokens():
     text = "IL-2 (interleukin 2) binds α-actin."
     words = split_words(text)
     assert [w.text for w in words] == ["IL", "-", "2", "(", "interleukin", "2", ")", "binds", "α", "-", "actin", "."]
+    assert all(text[w.start : w.end] == w.text for w in words)
+
+
+def test_split_words_keeps_decomposed_accents_inside_their_word():
+    text = unicodedata.normalize("NFD", "Ménière's disease, naïve cells")
+    words = split_words(text)
+    assert [unicodedata.normalize("NFC", w.text) for w in words] == ["Ménière", "'", "s", "disease", ",", "naïve", "cells"]
     assert all(text[w.start : w.end] == w.text for w in words)
 
 
