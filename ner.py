@@ -30,7 +30,7 @@ from backbones import default_cache_dir, load_tokenizer, resolve_backbone  # noq
 from export_model import is_adapter_folder, materialize  # noqa: E402
 from modeling_vaner import VanerForTokenClassification  # noqa: E402
 from precision import resolve_cpu_dtype, warn_if_slow_bf16  # noqa: E402
-from pubtator import read_pubtator, write_pubtator  # noqa: E402
+from pubtator import read_lines, read_pubtator, write_pubtator  # noqa: E402
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "vaner-gemma3-270m"
 
@@ -81,11 +81,11 @@ def main(argv: list[str] | None = None) -> None:
         if not args.file.is_file():
             parser.error(f"--file: no such file: {args.file}")
         try:
-            content = args.file.read_text(encoding="utf-8")
+            lines = read_lines(args.file)
         except UnicodeDecodeError as error:
             line = error.object[: error.start].count(b"\n") + 1
             parser.error(f"--file {args.file}:{line}: not UTF-8 ({error.reason} at byte {error.start})")
-        texts += [line for line in content.splitlines() if line.strip()]
+        texts += [line for line in lines if line.strip()]
     documents = None
     if args.pubtator is not None:
         if texts:

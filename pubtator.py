@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, TextIO
 
-__all__ = ["PubtatorDocument", "read_pubtator", "write_pubtator"]
+__all__ = ["PubtatorDocument", "read_lines", "read_pubtator", "write_pubtator"]
+
+_LINE_BREAKING = str.maketrans({"\t": " ", "\r": " ", "\n": " "})
 
 
 @dataclass
@@ -33,11 +35,20 @@ class PubtatorDocument:
         return f"{self.title} {self.abstract}" if self.abstract else self.title
 
 
+def read_lines(path: str | Path) -> list[str]:
+    """The lines of a UTF-8 text file as PubTator and plain-text tools count them: split at line feeds only (an
+    abstract may hold U+2028 or a form feed from PDF extraction, which `str.splitlines` would also split at), with a
+    carriage return before the feed and a byte-order mark at the start dropped."""
+    text = Path(path).read_text(encoding="utf-8-sig")
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    return lines[:-1] if lines and not lines[-1] else lines
+
+
 def read_pubtator(path: str | Path) -> list[PubtatorDocument]:
     """The documents of a PubTator file; a malformed line raises `ValueError` naming the file and line."""
     documents: list[PubtatorDocument] = []
     current: PubtatorDocument | None = None
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_lines(path), start=1):
         where = f"{path}, line {number}"
         if not line.strip():
             current = None
@@ -70,7 +81,8 @@ def write_pubtator(documents: Iterable[PubtatorDocument], spans: Iterable[list[d
     for document, document_spans in zip(documents, spans, strict=True):
         stream.write(f"{document.pmid}|t|{document.title}\n{document.pmid}|a|{document.abstract}\n")
         for span in document_spans:
-            mention = " ".join(span["word"].split())  # a tab or line break inside a span would break the line
+            # a tab or line break inside a span would break the line; one space for each keeps end - start == len
+            mention = span["word"].translate(_LINE_BREAKING)
             columns = [document.pmid, str(span["start"]), str(span["end"]), mention, span["entity_group"]]
             if span.get("ids"):
                 columns.append(span["ids"][0]["id"])

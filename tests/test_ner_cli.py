@@ -44,6 +44,11 @@ def test_text_and_json_output(oracle_cli, capsys, tmp_path):
     ner.main(["--model", str(tmp_path), "--file", str(lines), "--json"])
     first, second = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(s["start"], s["word"]) for s in first] == [(13, "BRCA1"), (33, "BRCA1")] and second == []
+    # a byte-order mark and CRLF line ends are dropped; a form feed or U+2028 inside a line does not split it
+    lines.write_bytes(f"\ufeff{TEXT}\x0cPage two: BRCA1.\r\nBRCA1 in\u2028mice.\r\n".encode("utf-8"))
+    ner.main(["--model", str(tmp_path), "--file", str(lines), "--json"])
+    first, second = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [s["start"] for s in first] == [13, 33, len(TEXT) + 11] and [s["start"] for s in second] == [0]
 
 
 @pytest.mark.parametrize("native_bf16, expected", [(True, torch.bfloat16), (False, torch.float32), (None, torch.float32)])

@@ -29,6 +29,28 @@ def test_read_pubtator_documents_and_the_text_offsets_count_over(tmp_path):
     assert (second.pmid, second.text) == ("222", "Aspirin alone.")
 
 
+def test_lines_split_at_line_feeds_only_and_a_bom_is_dropped(tmp_path):
+    title = "Page\x0cbreak and a line\u2028separator in BRCA1."  # pdftotext puts form feeds between pages
+    path = tmp_path / "bom.pubtator"
+    path.write_bytes(f"\ufeff111|t|{title}\r\n111|a|Abstract.\r\n".encode("utf-8"))
+    (document,) = read_pubtator(path)
+    assert (document.pmid, document.title, document.abstract) == ("111", title, "Abstract.")
+    assert document.text.index("BRCA1") == title.index("BRCA1")  # offsets count over the whole, unsplit title
+
+
+def test_a_written_mention_keeps_its_length(tmp_path):
+    document = PubtatorDocument("111", "Staphylococcus\u00a0aureus and breast  cancer here.")
+    text = document.text
+    spans = [{"entity_group": "Species", "word": text[0:21], "start": 0, "end": 21, "score": 0.9},
+             {"entity_group": "Disease", "word": text[26:40], "start": 26, "end": 40, "score": 0.9}]
+    stream = io.StringIO()
+    write_pubtator([document], [spans], stream)
+    annotations = [line.split("\t") for line in stream.getvalue().splitlines()[2:4]]
+    for (_, start, end, mention, _), span in zip(annotations, spans):
+        assert len(mention) == int(end) - int(start) == len(span["word"])
+    assert annotations[0][3] == "Staphylococcus\u00a0aureus" and annotations[1][3] == "breast  cancer"
+
+
 def test_write_then_read_round_trip_with_and_without_concept_ids(tmp_path):
     document = PubtatorDocument("111", "BRCA1 and breast cancer.", "Carriers of BRCA1 mutations.")
     spans = [
