@@ -66,7 +66,45 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true")
     args = p.parse_args(argv)
     args.dtype = resolve_cpu_dtype(args.dtype)
+    if args.copy_embedder and not Path(args.embedder).is_dir():  # checked now, not after hours of encoding
+        p.error(f"--copy-embedder needs --embedder to be a local folder, got {args.embedder!r}")
+    if args.chunk < 1 or args.batch_size < 1:
+        p.error(f"--chunk and --batch-size must be >= 1, got {args.chunk} and {args.batch_size}")
     return args
+
+
+# what the encoded rows depend on: a resumed build must use the same, or it would mix two encodings in one index
+RESUME_SETTINGS = ("kb", "embedder", "precomputed", "types", "id_prefixes", "limit", "max_seq_length", "dtype", "chunk")
+
+
+def _prepare_output(out: Path, resume: bool, settings: dict, rows: int, distinct: int) -> dict:
+    """The build's progress record: the interrupted one to resume, or a fresh one in an emptied `out`.
+
+    Only a folder this script wrote (or an empty one) is ever emptied: `--output` naming some other folder is an
+    error, not a deletion."""
+    progress_path = out / "progress.json"
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--output {out}: a file, not a folder")
+    if resume and progress_path.is_file():
+        progress = json.loads(progress_path.read_text())
+        if progress.get("rows") != rows:
+            raise ValueError(f"{progress_path} belongs to another build ({progress.get('rows')} rows, now {rows})")
+        started = progress.get("settings", {})
+        changed = {k: [started.get(k), v] for k, v in settings.items() if started.get(k) != v}
+        if changed:
+            raise ValueError(f"--resume: {progress_path} was started with other settings (then, now): {changed}; "
+                             "resume with the same ones, or drop --resume to start again")
+        return progress
+    if resume and (out / MANIFEST).is_file():
+        raise ValueError(f"--resume: {out} is a finished index (it has {MANIFEST}); drop --resume to rebuild it")
+    if out.exists():
+        if any(out.iterdir()) and not ((out / MANIFEST).is_file() or progress_path.is_file()):
+            raise ValueError(f"--output {out}: a folder that is neither empty nor a linking index; not emptying it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    progress = {"rows": rows, "distinct": distinct, "chunks_done": 0, "encode_seconds": 0.0, "settings": settings}
+    progress_path.write_text(json.dumps(progress))
+    return progress
 
 
 def _write_strings(folder: Path, stem: str, values) -> None:
@@ -95,7 +133,13 @@ def build_index(args) -> Path:
     t0 = time.time()
     kb = load_kb(args.kb, types=types)
     prefixes = np.array([i.split(":", 1)[0] if ":" in i else "" for i in kb.ids], dtype=object)
-    keep_prefixes = [x.strip() for x in args.id_prefixes.split(",") if x.strip()]
+    keep_prefixes = [x.strip().rstrip(":") for x in args.id_prefixes.split(",") if x.strip().rstrip(":")]
+    if keep_prefixes:
+        available = set(prefixes[np.isin(kb.types, types)].tolist())
+        unknown_prefixes = [p for p in keep_prefixes if p not in available]
+        if unknown_prefixes:
+            raise ValueError(f"--id-prefixes {unknown_prefixes}: no {types} id of {args.kb} has that prefix; "
+                             f"it has {sorted(available)}")
     rows_per_type, type_ranges, prefix_ranges, start = [], {}, {}, 0
     for etype in types:
         rows = np.flatnonzero(kb.types == etype)
@@ -118,16 +162,9 @@ def build_index(args) -> Path:
     print(f"{len(names):,} names ({len(uniq):,} distinct strings) of types {types}; KB read in {time.time() - t0:.0f}s",
           flush=True)
 
+    settings = {key: getattr(args, key) for key in RESUME_SETTINGS} | {"types": types, "id_prefixes": keep_prefixes}
     progress_path = out / "progress.json"
-    progress = json.loads(progress_path.read_text()) if (args.resume and progress_path.is_file()) else None
-    if progress and progress.get("rows") != len(names):
-        raise ValueError(f"{progress_path} belongs to another build ({progress.get('rows')} rows, now {len(names)})")
-    if not progress:
-        if out.exists():
-            shutil.rmtree(out)
-        out.mkdir(parents=True)
-        progress = {"rows": len(names), "distinct": len(uniq), "chunks_done": 0, "encode_seconds": 0.0}
-        progress_path.write_text(json.dumps(progress))
+    progress = _prepare_output(out, args.resume, settings, len(names), len(uniq))
 
     if args.precomputed:
         from dbr.kb import load_kb as load_dbr_kb
@@ -174,8 +211,6 @@ def build_index(args) -> Path:
     emb.flush()
     np.save(out / "scales.npy", np.asarray(scl_u)[inverse])
     del emb, emb_u, scl_u
-    uniq_path.unlink()
-    scale_path.unlink()
     _write_strings(out, "names", names)
     _write_strings(out, "ids", ids)
     np.save(out / "types.npy", np.concatenate([np.full(len(r), i, dtype=np.int8) for i, r in enumerate(rows_per_type)])
@@ -210,7 +245,9 @@ def build_index(args) -> Path:
         "build_seconds_this_run": round(time.time() - t0, 1),
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    progress_path.unlink()
+    progress_path.unlink()  # only now: until the manifest is written, a failure can still be resumed
+    uniq_path.unlink()
+    scale_path.unlink()
     print(json.dumps({k: manifest[k] for k in ("count", "distinct_names", "counts", "encode_names_per_second")}), flush=True)
     return out
 
@@ -220,4 +257,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"build_linking_index.py: error: {error}")

@@ -231,13 +231,15 @@ class EntityLinker:
         for etype in set(entity_types):
             if etype not in LINKING_TYPES:
                 raise ValueError(f"unknown entity type {etype!r}; expected one of {list(LINKING_TYPES)}")
-            if etype not in self.types:
-                raise ValueError(f"the linking index {self.folder} has no {etype!r} names (it has {self.types})")
+            if etype not in self.types and etype not in self._extra:  # names given to add_names are searched too
+                raise ValueError(f"the linking index {self.folder} has no {etype!r} names (it has {self.types}) "
+                                 "and add_names gave it none")
         if id_prefixes is not None:
             if isinstance(id_prefixes, str):
                 id_prefixes = [id_prefixes]
             id_prefixes = [p.rstrip(":") for p in id_prefixes]
             known = {p for ranges in self.prefix_ranges.values() for p in ranges}
+            known |= {p for _, _, prefixes in self._extra.values() for p in prefixes}
             if not set(id_prefixes) & known:
                 raise ValueError(f"none of the id prefixes {id_prefixes} occurs in the index; it has {sorted(known)}")
         results: list[list[dict]] = [[] for _ in mentions]
@@ -246,7 +248,7 @@ class EntityLinker:
         vectors = self.encoder.encode(list(mentions), batch_size=batch_size)
         for etype in dict.fromkeys(entity_types):
             rows = [i for i, t in enumerate(entity_types) if t == etype]
-            ranges = [self.type_ranges[etype]]
+            ranges = [self.type_ranges[etype]] if etype in self.types else []
             if id_prefixes is not None:
                 ranges = [self.prefix_ranges.get(etype, {})[p] for p in id_prefixes if p in self.prefix_ranges.get(etype, {})]
                 ranges = [r for r in ranges if r]  # () = only added names carry the prefix

@@ -283,6 +283,55 @@ def test_add_names_extends_the_search(index_folder):
         linker.link(["BC"], ["Disease"], id_prefixes=["UMLS"])
 
 
+def test_build_never_empties_a_foreign_folder_and_resumes_only_with_its_settings(
+    tmp_path, tiny_embedder, kb_file, index_folder, monkeypatch
+):
+    common = ["--kb", str(kb_file), "--embedder", tiny_embedder, "--dtype", "float32"]
+    foreign = tmp_path / "artifacts"  # e.g. --output naming the parent of the index folder
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("a week of work")
+    with pytest.raises(ValueError, match="neither empty nor a linking index; not emptying it"):
+        build_linking_index.main([*common, "--output", str(foreign)])
+    assert (foreign / "keep.txt").read_text() == "a week of work"
+    with pytest.raises(ValueError, match="a file, not a folder"):
+        build_linking_index.main([*common, "--output", str(foreign / "keep.txt")])
+
+    out = tmp_path / "idx"
+    quantize, calls = build_linking_index.quantize_rows, []
+
+    def fail_on_the_third_chunk(vectors):
+        calls.append(len(vectors))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the build is stopped mid-way
+        return quantize(vectors)
+
+    monkeypatch.setattr(build_linking_index, "quantize_rows", fail_on_the_third_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        build_linking_index.main([*common, "--output", str(out), "--chunk", "7"])
+    monkeypatch.setattr(build_linking_index, "quantize_rows", quantize)
+    assert json.loads((out / "progress.json").read_text())["chunks_done"] == 2
+    with pytest.raises(ValueError, match=r"other settings \(then, now\): \{'chunk': \[7, 5\]\}"):
+        build_linking_index.main([*common, "--output", str(out), "--chunk", "5", "--resume"])
+    build_linking_index.main([*common, "--output", str(out), "--chunk", "7", "--resume"])
+    assert np.array_equal(np.load(out / "embeddings.npy"), np.load(index_folder / "embeddings.npy"))
+    assert sorted(p.name for p in out.glob("*.tmp.npy")) == [] and not (out / "progress.json").exists()
+    with pytest.raises(ValueError, match="is a finished index"):
+        build_linking_index.main([*common, "--output", str(out), "--chunk", "7", "--resume"])
+
+
+def test_build_checks_id_prefixes_and_the_embedder_to_copy_up_front(tmp_path, tiny_embedder, kb_file):
+    common = ["--kb", str(kb_file), "--embedder", tiny_embedder, "--dtype", "float32", "--types", "Disease"]
+    build_linking_index.main([*common, "--output", str(tmp_path / "colon"), "--id-prefixes", "MESH:"])
+    assert EntityLinker.from_pretrained(tmp_path / "colon").manifest["counts"] == {"Disease": 6}
+    with pytest.raises(ValueError, match=r"--id-prefixes \['MeSH'\]: no \['Disease'\] id .* has that prefix; it has "
+                                         r"\['MESH', 'MONDO'\]"):
+        build_linking_index.main([*common, "--output", str(tmp_path / "typo"), "--id-prefixes", "MeSH"])
+    assert not (tmp_path / "typo").exists()
+    with pytest.raises(SystemExit):
+        build_linking_index.main([*common, "--output", str(tmp_path / "hub"), "--embedder", "org/some-embedder",
+                                  "--copy-embedder"])
+
+
 def test_index_of_some_id_prefixes(tmp_path, tiny_embedder, kb_file):
     out = tmp_path / "mesh"
     build_linking_index.main(["--kb", str(kb_file), "--embedder", tiny_embedder, "--output", str(out),
@@ -291,6 +340,10 @@ def test_index_of_some_id_prefixes(tmp_path, tiny_embedder, kb_file):
     assert linker.manifest["counts"] == {"Disease": 6, "Chemical": 3}  # MONDO / ChEBI rows left out
     assert {r["id"] for r in linker.link(["Breast Cancer"], ["Disease"], top_k=10)[0]} <= {
         "MESH:D001943", "MESH:D010051", "MESH:D015179", "MESH:D007674"}
+    linker.add_names(["mice"], ["Species"], ["NCBITaxon:10090"])  # a type the index has no names of
+    assert linker.link(["mice"], ["Species"], top_k=1, id_prefixes=["NCBITaxon"])[0][0]["id"] == "NCBITaxon:10090"
+    with pytest.raises(ValueError, match="has no 'Gene' names .* and add_names gave it none"):
+        linker.link(["BRCA1"], ["Gene"])
 
 
 @pytest.fixture
