@@ -73,12 +73,14 @@ class BestWithinThisRun(TrainerCallback):
     Otherwise a cooldown branched off a constant-LR trunk would keep the trunk's best as the one to beat and, when
     none of its own evaluations beat it, reload the trunk's checkpoint at the end: its final model would be a
     trunk point and its checkpoint rotation would not protect its own best. Resuming a run from its own checkpoint
-    keeps that run's best. The Trainer loads the resumed state before `on_train_begin`.
+    keeps that run's best. The Trainer loads the resumed state before `on_train_begin`, and there it already drops
+    a best checkpoint whose folder is gone (a run restored on another machine) but keeps its score: that score is
+    dropped here too, since a checkpoint that cannot be reloaded must not stay the one to beat.
     """
 
     def on_train_begin(self, args, state, control, **kwargs):
         best = state.best_model_checkpoint
-        if best is not None and not Path(best).resolve().is_relative_to(Path(args.output_dir).resolve()):
+        if best is None or not Path(best).resolve().is_relative_to(Path(args.output_dir).resolve()):
             state.best_model_checkpoint = state.best_metric = state.best_global_step = None
 
 

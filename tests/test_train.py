@@ -421,7 +421,8 @@ def test_a_branch_forgets_the_best_of_the_run_it_was_resumed_from(tmp_path):
 
     args = SimpleNamespace(output_dir=str(tmp_path / "branch" / "checkpoints"))
     own = str(tmp_path / "branch" / "checkpoints" / "checkpoint-6")
-    for best, kept in [(str(tmp_path / "trunk" / "checkpoints" / "checkpoint-2"), False), (own, True)]:
+    # None: the Trainer found the recorded best checkpoint's folder gone (restored elsewhere) and kept only its score
+    for best, kept in [(str(tmp_path / "trunk" / "checkpoints" / "checkpoint-2"), False), (own, True), (None, False)]:
         state = TrainerState(best_metric=79.8, best_model_checkpoint=best, best_global_step=2)
         BestWithinThisRun().on_train_begin(args, state, TrainerControl())
         assert (state.best_metric, state.best_model_checkpoint, state.best_global_step) == (
