@@ -67,7 +67,12 @@ def ingredient_record(folder: Path) -> dict:
     args_file, state_file = folder / STATE_DIR / RUN_ARGS, folder / STATE_DIR / "trainer_state.json"
     if not args_file.is_file() or not state_file.is_file():
         return {"folder": str(folder)}
-    return {"folder": str(folder), **checkpoint_record(json.loads(args_file.read_text()), json.loads(state_file.read_text()))}
+    record = checkpoint_record(json.loads(args_file.read_text()), json.loads(state_file.read_text()))
+    if (folder / ADAPTER_CONFIG).is_file():  # its own LoRA settings: an --init-adapter run has its adapter's, not --lora-*
+        config = read_adapter_config(folder)
+        kept = ("r", "lora_alpha", "lora_dropout", "use_rslora")
+        record["adapter_config"] = {key: config[key] for key in kept if key in config}
+    return {"folder": str(folder), **record}
 
 
 def truncate_lora_rank(state: dict[str, torch.Tensor], max_rank: int) -> tuple[dict[str, torch.Tensor], list[float]]:
@@ -97,21 +102,36 @@ def truncate_lora_rank(state: dict[str, torch.Tensor], max_rank: int) -> tuple[d
     return truncated, errors
 
 
-def _write(folders: list[Path], output: str | Path, weights: dict[str, dict[str, torch.Tensor]], method: str) -> Path:
-    """`output` with the first folder's other files (config, code, tokenizer), the given weight files and the
-    soup record (SOUP_RECORD) naming what was averaged and how."""
+def _write(folders: list[Path], output: str | Path, weights: dict[str, dict[str, torch.Tensor]], method: str,
+           adapter_config: dict | None = None) -> Path:
+    """`output` with the first folder's other files (config, code, tokenizer), the given weight files, the
+    `adapter_config` if any, and the soup record (SOUP_RECORD) naming what was averaged and how.
+
+    Written beside `output` and swapped in when complete, so that nothing of an earlier model in that folder (a
+    full soup's model.safetensors beside a new adapter would load instead of it) survives, and a failure leaves
+    the earlier folder as it was; a folder that holds something other than a soup is refused, not replaced."""
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    if output.exists() and any(output.iterdir()) and not (output / SOUP_RECORD).is_file():
+        raise ValueError(f"--output {output}: a folder that is neither empty nor a soup; not replacing it")
+    staging = output.parent / f".{output.name}.averaging"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
     for item in folders[0].iterdir():
         if item.name not in weights and item.name not in NOT_COPIED and item.is_file():
-            shutil.copy2(item.resolve(), output / item.name)
+            shutil.copy2(item.resolve(), staging / item.name)
     for name, state in weights.items():
-        save_file(state, str(output / name), metadata={"format": "pt"})
-    config_file = output / "config.json"
+        save_file(state, str(staging / name), metadata={"format": "pt"})
+    if adapter_config is not None:
+        (staging / ADAPTER_CONFIG).write_text(json.dumps(adapter_config, indent=2) + "\n")
+    config_file = staging / "config.json"
     if config_file.is_file():
         config_file.write_text(json.dumps({**json.loads(config_file.read_text()), **UNCALIBRATED}, indent=2) + "\n")
     record = {"method": method, "ingredients": [ingredient_record(folder) for folder in folders]}
-    (output / SOUP_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    (staging / SOUP_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    if output.exists():
+        shutil.rmtree(output)
+    staging.rename(output)
     return output
 
 
@@ -158,10 +178,9 @@ def average_adapters(folders: list[str | Path], output: str | Path, lora_dtype: 
         method += (f"; then each module's delta truncated to its best rank-{max_rank} approximation (SVD), relative "
                    f"Frobenius error mean {sum(errors) / len(errors):.4f}, max {max(errors):.4f} over {len(errors)} modules")
         rank = max_rank
-    written = _write(folders, output, {ADAPTER_WEIGHTS: cast_lora_factors(averaged, lora_dtype)},
-                     method + (f"; factors stored as {lora_dtype}" if lora_dtype else ""))
-    (written / ADAPTER_CONFIG).write_text(json.dumps({**configs[0], "r": rank, "lora_alpha": rank, "use_rslora": False}, indent=2) + "\n")
-    return written
+    return _write(folders, output, {ADAPTER_WEIGHTS: cast_lora_factors(averaged, lora_dtype)},
+                  method + (f"; factors stored as {lora_dtype}" if lora_dtype else ""),
+                  adapter_config={**configs[0], "r": rank, "lora_alpha": rank, "use_rslora": False})
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -297,7 +297,7 @@ def _soup_summary(ingredients: list[dict], config: VanerConfig, backbone: str, c
     if lacking:
         raise ValueError(f"{record_file}: no training state for {lacking}; the model card needs each averaged "
                          "folder's training_state/ (ship checkpoints with export_model.py ship --checkpoint)")
-    parts = [_checkpoint_summary(item, config.entity_types, backbone) for item in ingredients]
+    parts = [_checkpoint_summary(item, config.entity_types, backbone, item.get("adapter_config")) for item in ingredients]
     for item, part in zip(ingredients[1:], parts[1:]):
         differing = [field for field in SOUP_SHARED_FIELDS if part[field] != parts[0][field]]
         if differing:

@@ -172,3 +172,36 @@ def test_max_rank_is_checked(tmp_path, tiny_tokenizer):
     with pytest.raises(SystemExit):
         main(["--models", str(tmp_path / "a"), str(tmp_path / "b"), "--output", str(tmp_path / "x"), "--max-rank", "4"])
     assert not (tmp_path / "x").exists()
+
+
+def test_a_soup_replaces_the_one_in_its_folder_whole_and_refuses_other_folders(tmp_path, two_models, tiny_tokenizer):
+    first, second, _, _ = two_models
+    average_models([first, second], tmp_path / "soup")
+    assert (tmp_path / "soup" / "model.safetensors").is_file()
+    _adapter(tiny_tokenizer, tmp_path / "x", seed=1, r=4, alpha=8)
+    _adapter(tiny_tokenizer, tmp_path / "y", seed=2, r=2, alpha=8)
+    out = average_adapters([tmp_path / "x", tmp_path / "y"], tmp_path / "soup")
+    # the full soup's weights would be loaded instead of the adapter if they stayed beside it
+    assert not (out / "model.safetensors").exists() and (out / adapter_vaner.ADAPTER_WEIGHTS).is_file()
+    assert adapter_vaner.find_adapter_only_weights(out) is not None
+    assert not list(tmp_path.glob(".soup*"))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("not a soup")
+    with pytest.raises(ValueError, match="mine: a folder that is neither empty nor a soup"):
+        average_adapters([tmp_path / "x", tmp_path / "y"], tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "not a soup"
+
+
+def test_an_ingredient_record_keeps_the_adapters_own_lora_settings(tmp_path, tiny_tokenizer):
+    import json
+
+    from average_models import ingredient_record
+
+    folder = tmp_path / "checkpoint"
+    _adapter(tiny_tokenizer, folder, seed=1, r=4, alpha=8)  # e.g. an --init-adapter run: not train.py's --lora-r 16
+    (folder / "training_state").mkdir()
+    (folder / "training_state" / "train_args.json").write_text(json.dumps({"lora_r": 16, "lora_alpha": 32}))
+    (folder / "training_state" / "trainer_state.json").write_text(json.dumps({"global_step": 3, "log_history": []}))
+    record = ingredient_record(folder)
+    assert record["global_step"] == 3
+    assert {key: record["adapter_config"][key] for key in ("r", "lora_alpha")} == {"r": 4, "lora_alpha": 8}
