@@ -109,7 +109,7 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         else "same as `o_bias`",
         decoding=_decoding_row(summary.get("decoding", "argmax")),
         abbreviations=_abbreviations_row(summary.get("resolve_abbreviations", False)),
-        steps=summary.get("global_step", "?"),
+        steps=_steps_row(summary),
         runtime=summary.get("runtime")
         or (f"{summary['train_runtime_seconds'] / 3600:.2f} h" if summary.get("train_runtime_seconds") else "see the run's log"),
         metrics_rows="\n".join(rows) or "| (not evaluated) | | | |",
@@ -153,6 +153,18 @@ def learning_rate_schedule(train_args: dict) -> str:
     if start == 0:  # a fine-tune that decays from its first step (e.g. VANER_adapt), not a branch off a run
         return f"{lr}, linearly to 0 over {steps} steps (AdamW)"
     return f"{lr} constant to step {start}, then linearly to 0 by step {start + steps} (AdamW, cooldown branch)"
+
+
+def _steps_row(summary: dict) -> str:
+    """The steps trained, and the dev-selected step where the shipped weights (and the validation table, which
+    scores them) come from an earlier checkpoint: a cooldown best before its LR reached 0 must not read as its end."""
+    steps = summary.get("global_step", "?")
+    best = summary.get("best_global_step")
+    if best is None and summary.get("best_checkpoint"):  # summaries written before best_global_step was recorded
+        best = int(Path(summary["best_checkpoint"]).name.rpartition("-")[2])
+    if best is not None and best != steps:
+        return f"{steps} trained; the weights and validation scores are those of the dev-selected step {best}"
+    return str(steps)
 
 
 def _starting_point_row(init_adapter: str | None) -> str:

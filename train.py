@@ -397,6 +397,7 @@ def main(argv: list[str] | None = None) -> Path:
         "learning_rate_schedule": learning_rate_schedule(vars(args)),
         "global_step": trainer.state.global_step,
         "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_global_step": trainer.state.best_global_step if trainer.state.best_model_checkpoint else None,
         "train_runtime_seconds": runtime_all_segments,
         "train_runtime_seconds_this_run": runtime,
         "steps_per_second": train_output.metrics.get("train_steps_per_second"),

@@ -96,6 +96,16 @@ def test_step_row_names_the_kind_of_run():
     assert run_kind({"decay_from": 0, "decay_steps": 600}) == "fine-tune with linear LR decay"
 
 
+def test_steps_row_names_the_dev_selected_step_the_weights_come_from():
+    cooldown = {"global_step": 25000, "best_checkpoint": "runs/branch/checkpoints/checkpoint-24500"}
+    assert "| steps | 25000 trained; the weights and validation scores are those of the dev-selected step 24500 |" in (
+        render_model_card(cooldown))
+    assert "| steps | 25000 trained; the weights and validation scores are those of the dev-selected step 24000 |" in (
+        render_model_card({**cooldown, "best_global_step": 24000}))
+    assert "| steps | 25000 |" in render_model_card({"global_step": 25000, "best_global_step": 25000})
+    assert "| steps | 25000 |" in render_model_card({"global_step": 25000, "best_checkpoint": None})
+
+
 def test_status_of_a_fine_tune_that_decays_from_its_first_step():
     from export_model import _checkpoint_status
 
