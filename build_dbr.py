@@ -244,7 +244,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", help="folder holding <corpus>/{train,dev,test}.tsv (default: download)")
     parser.add_argument("--kb", required=True, help="KB TSV(.gz) with columns name, type, source, id")
     parser.add_argument("--output-dir", required=True, help="dataset folder to write")
-    parser.add_argument("--kb-limit", type=int, help="keep at most N KB rows per entity type (seeded sample)")
+    parser.add_argument("--kb-limit", type=int,
+                        help="a seeded sample of N KB names per entity type, each with all its types (quick runs)")
     parser.add_argument("--embedder", default=default_embedder(), help="sentence-transformers folder or Hub id")
     parser.add_argument("--variant", choices=VARIANTS, default="retrieved")
     parser.add_argument("--reference", help="--variant matched: the retrieved DBR build (folder or Hub id) to mirror")

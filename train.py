@@ -38,7 +38,7 @@ from cli_args import check_corpora_args, positive_int
 from configuration_vaner import DEFAULT_ENTITY_TYPES, VanerConfig
 from dataset_scripts import build_instruction_examples, load_corpus, mixture_config_fields
 from dataset_scripts.entity_types import corpus_entity_type
-from dbr.export import load_config
+from dbr.export import load_config, read_build_info
 from dev_selection import (
     DecayAsGiven,
     DevF1Trainer,
@@ -191,10 +191,21 @@ def build_kb_sampled_dbr(args: argparse.Namespace) -> Path:
     from dbr.kb import load_kb
 
     folder = Path(args.output_dir) / f"dbr-{args.dbr}"
-    if not (folder / "README.md").is_file():
-        reference = args.dbr_reference if args.dbr == "matched" else None
+    reference = args.dbr_reference if args.dbr == "matched" else None
+    wanted = {"variant": args.dbr, "seed": args.seed, "reference": reference, "kb": str(args.kb),
+              "corpora": list(args.corpora)}
+    built = read_build_info(folder)
+    if built is None:
         options = AssemblyOptions(variant=args.dbr, seed=args.seed, reference=reference)
-        build_dbr(load_sources(args.corpora, args.data_dir), load_kb(args.kb, seed=args.seed), folder, options)
+        build_dbr(load_sources(args.corpora, args.data_dir), load_kb(args.kb, seed=args.seed), folder, options,
+                  build_info={"kb": wanted["kb"], "corpora": wanted["corpora"]})
+        return folder
+    # a resumed run reuses its build; one with other settings must not train on it (builds before the kb and
+    # corpora were recorded are compared on what they recorded)
+    differing = {key: [built[key], value] for key, value in wanted.items() if key in built and built[key] != value}
+    if differing:
+        raise SystemExit(f"--dbr {args.dbr}: {folder} was built with other settings (then, now): {differing}; "
+                         "give another --output-dir, or delete that folder to rebuild it")
     return folder
 
 

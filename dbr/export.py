@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 from datasets import ClassLabel, Dataset, Features, List, Value, load_dataset
 from tqdm.auto import tqdm
 
-__all__ = ["DBR_FEATURES", "write_dataset_folder", "push_folder", "load_config"]
+__all__ = ["DBR_FEATURES", "write_dataset_folder", "read_build_info", "push_folder", "load_config"]
 
 DBR_FEATURES = Features(
     {
@@ -74,16 +75,42 @@ def _card(configs: dict[str, int], build_info: dict) -> str:
 
 
 def write_dataset_folder(rows_by_config: dict[str, list[dict]], folder: str | Path, build_info: dict) -> Path:
-    """Write every config's rows and the dataset card; configs with no rows are left out."""
+    """Write every config's rows and the dataset card; configs with no rows are left out.
+
+    The folder is written beside `folder` and swapped in when complete: a rebuild with fewer corpora must not
+    leave the old build's configs loadable, nor a failed one a mix of old and new shards under the old card. A
+    folder that holds something other than a DBR build is refused, not replaced."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     counts = {c: len(r) for c, r in rows_by_config.items() if r}
     if not counts:
         raise ValueError("no DBR rows to write: every source sentence produced an empty dense sentence")
+    if folder.exists() and any(folder.iterdir()) and read_build_info(folder) is None:
+        raise ValueError(f"{folder}: a folder that is neither empty nor a DBR build; not replacing it")
+    staging = folder.parent / f".{folder.name}.building"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
     for config in tqdm(counts, desc="Writing parquet", leave=False):
-        _write_config(rows_by_config[config], folder, config)
-    (folder / "README.md").write_text(_card(counts, build_info), encoding="utf-8")
+        _write_config(rows_by_config[config], staging, config)
+    (staging / "README.md").write_text(_card(counts, build_info), encoding="utf-8")
+    if folder.exists():
+        shutil.rmtree(folder)
+    staging.rename(folder)
     return folder
+
+
+def read_build_info(folder: str | Path) -> dict | None:
+    """The build settings a DBR folder's card records (`write_dataset_folder`'s `build_info`), None for a folder
+    that is not a DBR build."""
+    card = Path(folder) / "README.md"
+    if not card.is_file():
+        return None
+    text = card.read_text(encoding="utf-8")
+    start = text.find("Build settings:\n\n```json\n")
+    if start < 0:
+        return None
+    body = text[start:].split("```json\n", 1)[1].split("\n```", 1)[0]
+    return json.loads(body)
 
 
 def push_folder(folder: str | Path, repo_id: str, private: bool = False) -> str:

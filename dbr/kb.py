@@ -116,19 +116,46 @@ def read_kb_rows(path: str | Path) -> Iterator[KBRow]:
 
 
 def _cap_per_type(rows: list[KBRow], limit: int, seed: int) -> list[KBRow]:
-    """Keep at most `limit` rows of each canonical type, drawn with `seed` (file order kept)."""
+    """Every row of `limit` names drawn (with `seed`) per canonical type, file order kept.
+
+    Names are drawn, not rows: a name keeps all its types (and its case variants theirs), so a two-type name such
+    as insulin (Chemical, Gene) can never look like one type only and be used as a negative of the other. A type
+    can therefore hold a few more than `limit` names: those drawn for another type that also carry it."""
     rng = np.random.default_rng(seed)
-    kept: list[int] = []
+    kept: set[str] = set()
     for entity_type in ENTITY_TYPES:
-        of_type = [i for i, row in enumerate(rows) if row.entity_type == entity_type]
-        if len(of_type) > limit:
-            of_type = rng.choice(of_type, size=limit, replace=False).tolist()
-        kept.extend(of_type)
-    return [rows[i] for i in sorted(kept)]
+        keys = list(dict.fromkeys(row.name.casefold() for row in rows if row.entity_type == entity_type))
+        if len(keys) > limit:
+            keys = [keys[i] for i in sorted(rng.choice(len(keys), size=limit, replace=False).tolist())]
+        kept.update(keys)
+    return [row for row in rows if row.name.casefold() in kept]
+
+
+def _merge_case_variants(names: list[str], masks: list[int], ids: list[list[str | None]]) -> None:
+    """Give names that differ only in case the union of their types (and a type's first id where one lacks it).
+
+    The KB lists e.g. `Acrodermatitis enteropathica` as Chemical and Disease but `acrodermatitis enteropathica` as
+    Disease only; both are retrieved together (a lower-casing embedder gives them one vector), and a Chemical dense
+    sentence would tag one and use the other as a negative. Mutates `masks` and `ids` in place."""
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(name.casefold(), []).append(i)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        mask = 0
+        first: list[str | None] = [None] * len(ENTITY_TYPES)
+        for i in members:
+            mask |= masks[i]
+            first = [kept if kept is not None else own for kept, own in zip(first, ids[i])]
+        for i in members:
+            masks[i] = mask
+            ids[i] = [own if own is not None else kept for own, kept in zip(ids[i], first)]
 
 
 def load_kb(path: str | Path, limit: int | None = None, seed: int = 0) -> KnowledgeBase:
-    """Load the KB; with `limit`, keep at most `limit` rows per canonical type (seeded sample) for quick runs."""
+    """Load the KB; with `limit`, a seeded sample of `limit` names per canonical type (`_cap_per_type`) for quick
+    runs. Names differing only in case share their types (`_merge_case_variants`)."""
     if limit is not None and limit < 1:
         raise ValueError(f"--kb-limit must be a positive number of rows per type, got {limit}")
     rows = list(tqdm(read_kb_rows(path), desc="Reading KB", unit=" rows", mininterval=2))
@@ -146,5 +173,6 @@ def load_kb(path: str | Path, limit: int | None = None, seed: int = 0) -> Knowle
         slot = ENTITY_TYPES.index(row.entity_type)
         if ids[i][slot] is None:
             ids[i][slot] = row.kb_id
+    _merge_case_variants(list(index), masks, ids)
     first_ids = np.array(ids, dtype=object) if ids else np.empty((0, len(ENTITY_TYPES)), dtype=object)
     return KnowledgeBase(list(index), np.asarray(masks, dtype=np.uint8), first_ids, str(path))

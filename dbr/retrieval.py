@@ -12,6 +12,7 @@ next to the KB embedding they were built from.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -92,14 +93,15 @@ def cached_index(kb: np.ndarray, embedding_path: str | Path, kind: str, seed: in
     """`build_index`, stored beside the embedding `.npy` it was built from and read back on later runs."""
     import faiss
 
-    path = Path(embedding_path).with_suffix(f".{kind}.faiss")
+    # an IVF index trains on a seeded sample, so the seed is part of what was built (flat/HNSW do not depend on it)
+    path = Path(embedding_path).with_suffix(f".{kind}-seed{seed}.faiss" if kind == "ivf" else f".{kind}.faiss")
     if path.is_file():
         index = faiss.read_index(str(path))
         if kind == "ivf":
             index.nprobe = nprobe
         return index
     index = build_index(kb, kind, seed=seed, nprobe=nprobe)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two builds at once must not write one file
     faiss.write_index(index, str(tmp))
     tmp.replace(path)
     return index

@@ -17,11 +17,11 @@ import build_dbr
 from build_dbr import RetrievalOptions, build_dbr as run_build
 from dbr import embedding
 from dbr.assembly import AssemblyOptions
-from dbr.export import load_config, write_dataset_folder
+from dbr.export import load_config, read_build_info, write_dataset_folder
 from dbr.kb import load_kb
 from dbr.matched import WordCountPools, ids_to_indices, reference_slots
 from dbr.phrase_mining import PhraseMiner
-from dbr.retrieval import build_index, exact_search
+from dbr.retrieval import build_index, cached_index, exact_search
 from dbr.text import gold_spans, normalise_phrase, split_words
 
 KB_ROWS = [
@@ -175,12 +175,28 @@ def test_kb_maps_types_and_keeps_each_name_once(kb):
     assert len(kb.indices_of_type("Species")) == 8
 
 
-def test_kb_limit_samples_per_type_with_seed(kb_file):
+def test_kb_limit_samples_names_per_type_with_seed_and_keeps_their_types(kb_file):
+    full = load_kb(kb_file)
     small = load_kb(kb_file, limit=3, seed=1)
     counts = {t: len(small.indices_of_type(t)) for t in ("Disease", "Chemical", "Gene", "Species")}
-    assert all(c <= 3 for c in counts.values()) and sum(counts.values()) >= 11  # insulin may count twice
+    assert all(c >= 3 for c in counts.values()) and len(small) < len(full)
+    # a sampled name keeps every type it has (insulin stays Chemical and Gene: never a negative of either)
+    for i, name in enumerate(small.names):
+        assert small.type_mask[i] == full.type_mask[full.names.index(name)], name
     assert load_kb(kb_file, limit=3, seed=1).names == small.names
     assert load_kb(kb_file, limit=3, seed=2).names != small.names
+
+
+def test_names_differing_only_in_case_share_their_types(tmp_path):
+    path = tmp_path / "kb.tsv"
+    path.write_text("name\ttype\tsource\tid\n"
+                    "Acrodermatitis enteropathica\tDisease\tMeSH\tMESH:C538178\n"
+                    "Acrodermatitis enteropathica\tChemical\tCTD\tMESH:C538178\n"
+                    "acrodermatitis enteropathica\tDisease\tMONDO\tMONDO:0008752\n")
+    kb = load_kb(path)
+    assert kb.names == ["Acrodermatitis enteropathica", "acrodermatitis enteropathica"]
+    assert list(kb.indices_of_type("Chemical")) == [0, 1] and list(kb.indices_without_type("Chemical")) == []
+    assert kb.kb_id(1, "Disease") == "MONDO:0008752" and kb.kb_id(1, "Chemical") == "MESH:C538178"
 
 
 def test_kb_errors_name_file_and_line(tmp_path):
@@ -249,6 +265,17 @@ def test_exact_search_agrees_with_faiss_and_ivf_runs():
     assert (ids == flat_ids).mean() > 0.95 and np.allclose(scores, flat_scores, atol=1e-2)
     _, ivf_ids = build_index(kb, "ivf", nprobe=64).search(queries, 5)
     assert (ivf_ids[:, 0] == np.arange(50)).mean() > 0.9
+
+
+def test_the_ivf_cache_keeps_one_index_per_seed(tmp_path):
+    """An IVF index trains on a seeded sample: a run with another seed must not load the first seed's index."""
+    kb = np.random.default_rng(0).normal(size=(3000, 16)).astype(np.float32)
+    embedding_path = tmp_path / "kb-0123.npy"
+    cached_index(kb, embedding_path, "ivf", seed=0)
+    cached_index(kb, embedding_path, "ivf", seed=1)
+    cached_index(kb, embedding_path, "flat", seed=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kb-0123.flat.faiss", "kb-0123.ivf-seed0.faiss",
+                                                          "kb-0123.ivf-seed1.faiss"]
 
 
 # ---- the build ---------------------------------------------------------------------------------------------------
@@ -417,3 +444,22 @@ def test_load_config_reads_each_folder_of_the_same_name_afresh(tmp_path):
     assert load_config(first, "NCBI-disease", cache)["tokens"] == [["hepatitis"]]
     with pytest.raises(ValueError, match=r"seed1/dbr-random has no s800/train-\*\.parquet"):
         load_config(first, "s800")
+
+
+def test_a_rebuild_replaces_the_whole_folder_and_a_foreign_folder_is_refused(tmp_path):
+    row = {"id": "s-0", "corpus": "DBR", "entity_type": "Disease", "source_corpus": "s", "source_id": "0",
+           "tokens": ["asthma"], "ner_tags": [1], "kb_ids": ["MESH:D000"]}  # fmt: skip
+    folder = tmp_path / "dbr"
+    write_dataset_folder({"NCBI-disease": [row], "BC2GM": [row]}, folder, {"seed": 0})
+    write_dataset_folder({"NCBI-disease": [row]}, folder, {"seed": 1})  # fewer corpora this time
+    assert sorted(p.name for p in folder.iterdir()) == ["NCBI-disease", "README.md"]  # BC2GM's old rows are gone
+    assert read_build_info(folder) == {"seed": 1} and not list(tmp_path.glob(".dbr*"))
+    with pytest.raises(ValueError, match="has no BC2GM/train"):
+        load_config(folder, "BC2GM")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
+    with pytest.raises(ValueError, match="notes: a folder that is neither empty nor a DBR build"):
+        write_dataset_folder({"NCBI-disease": [row]}, tmp_path / "notes", {})
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "mine"
+    committed = Path(__file__).resolve().parents[1] / "artifacts" / "dbr" / "vaner-dbr-minilm"
+    assert read_build_info(committed)["variant"] == "retrieved"  # the committed build's card parses

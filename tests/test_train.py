@@ -171,6 +171,11 @@ def test_matched_dbr_mirrors_its_reference_build(setup):
     before = load_config(ref, "NCBI-disease", cache_dir=str(tmp_path / "cache"))
     assert (tmp_path / "matched" / "dbr-matched" / "README.md").is_file()
     assert matched["ner_tags"] == before["ner_tags"] and matched["tokens"] != before["tokens"]
+    assert train.build_kb_sampled_dbr(random_args) == Path(ref)  # a resumed run reuses its own build
+    random_args.seed = 7  # ... but not one made with another seed
+    with pytest.raises(SystemExit, match=r"dbr-random was built with other settings \(then, now\): "
+                                         r"\{'seed': \[42, 7\]\}"):
+        train.build_kb_sampled_dbr(random_args)
 
 
 def test_shipped_adapter_materializes_to_the_trained_model(setup):
