@@ -4,7 +4,9 @@ A VANER model that over-tags (precision well below recall) gains F1 from a small
 once per dev sentence; every bias of the grid then re-decodes the same probabilities, so the sweep is cheap.
 For each entity type the bias with the best mean dev F1 over that type's corpora wins (ties: the smallest |bias|).
 Biases are chosen for one `--decoding` (default: the model's `config.decoding`); the results and `--write-config`
-carry it with them, since a bias tuned for per-word argmax is not the best one for Viterbi decoding.
+carry it with them, since a bias tuned for per-word argmax is not the best one for Viterbi decoding. Likewise every
+bias is scored with the abbreviation rule where the model's config applies it (`--abbreviation-reach`), since the
+rule copies a long form's tag to its short forms and so changes what a bias costs.
 
     python calibrate_o_bias.py --model MODEL_FOLDER --data-dir ../shared/data/bioner --bf16 \
         --max-sentences 1000 --results benchmarks/results/vaner_o_bias.json --write-config MODEL_FOLDER
@@ -22,11 +24,12 @@ import sys
 import time
 from pathlib import Path
 
+from abbreviations_vaner import resolve_abbreviations
 from benchmarks.common import git_revision, machine
 from cli_args import check_corpora_args, positive_int
 from configuration_vaner import DECODINGS, VanerConfig
 from dataset_scripts import build_instruction_examples, canonical_corpora, load_corpus
-from evaluate_model import load_for_scoring
+from evaluate_model import abbreviation_reach, check_named_corpora, load_for_scoring
 from evaluation import entity_scores, predict_word_probabilities, tags_from_probabilities
 
 __all__ = ["bias_grid", "choose_bias", "main"]
@@ -62,8 +65,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--decoding", choices=DECODINGS, help="decode with this (default: the model's config.decoding)")
     parser.add_argument("--results", required=True, help="JSON file for the sweep and the chosen biases")
     parser.add_argument("--write-config", help="model folder whose config.json gets the chosen o_bias")
+    parser.add_argument("--abbreviation-reach", type=int,
+                        help="score every bias with the abbreviation rule as evaluate_model.py does, a definition "
+                             "reaching this many later sentences (default: 0 if the model's config resolves them, "
+                             "else off): the bias is chosen for the tags the model will really output")
     parser.add_argument("--cache-dir")
     args = parser.parse_args(argv)
+    if args.max_sentences < 0:
+        parser.error(f"--max-sentences {args.max_sentences}: expected a number of sentences >= 0 (0: all)")
     check_corpora_args(parser, args)
     return args
 
@@ -81,6 +90,8 @@ def main(argv: list[str] | None = None) -> dict:
         except (ValueError, FileNotFoundError) as error:
             raise SystemExit(str(error)) from None
     use_names = not args.no_dataset_name
+    check_named_corpora(corpora, model.config, use_names)
+    reach = abbreviation_reach(args.abbreviation_reach, model.config)
     decoding = args.decoding or model.config.decoding
     by_type: dict[str, dict[str, tuple]] = {}
     start = time.perf_counter()
@@ -91,20 +102,25 @@ def main(argv: list[str] | None = None) -> dict:
         examples = build_instruction_examples([split], use_dataset_names=use_names, shuffle=False)
         probabilities = predict_word_probabilities(model, tokenizer, examples["instruction"], examples["tokens"],
                                                    args.batch_size, f"dev {corpus}")
-        by_type.setdefault(examples[0]["entity_type"], {})[corpus] = (examples["labels"], probabilities)
+        by_type.setdefault(examples[0]["entity_type"], {})[corpus] = (
+            examples["labels"], probabilities, examples["tokens"])
     model_seconds = time.perf_counter() - start
+
+    def scored(gold, probs, tokens, bias: float) -> dict:
+        tags = tags_from_probabilities(probs, bias, decoding)
+        return entity_scores(gold, tags if reach is None else resolve_abbreviations(tokens, tags, reach))
+
     chosen, curves, per_corpus = {}, {}, {}
     for entity_type, sets in by_type.items():
-        curve = {bias: {corpus: entity_scores(gold, tags_from_probabilities(probs, bias, decoding))["f1"]
-                        for corpus, (gold, probs) in sets.items()} for bias in grid}
+        curve = {bias: {corpus: scored(*data, bias)["f1"] for corpus, data in sets.items()} for bias in grid}
         chosen[entity_type] = choose_bias(curve)
         curves[entity_type] = {str(bias): {c: round(f1, 2) for c, f1 in scores.items()} for bias, scores in curve.items()}
-        for corpus, (gold, probs) in sets.items():
+        for corpus, data in sets.items():
             per_corpus[corpus] = {
                 "entity_type": entity_type,
-                "sentences": len(gold),
-                "bias_0": entity_scores(gold, tags_from_probabilities(probs, 0.0, decoding)),
-                "chosen": entity_scores(gold, tags_from_probabilities(probs, chosen[entity_type], decoding)),
+                "sentences": len(data[0]),
+                "bias_0": scored(*data, 0.0),
+                "chosen": scored(*data, chosen[entity_type]),
             }
         print(f"{entity_type}: o_bias {chosen[entity_type]:+.2f} | " + " | ".join(
             f"{c} {per_corpus[c]['bias_0']['f1']:.2f} -> {per_corpus[c]['chosen']['f1']:.2f}" for c in sets), flush=True)
@@ -119,6 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
         "dataset_names_in_instructions": use_names,
         "grid": grid,
         "decoding": decoding,
+        "abbreviation_reach": reach,
         "o_bias": chosen,
         "mean_dev_f1_bias_0": round(statistics.mean(c["bias_0"]["f1"] for c in per_corpus.values()), 2),
         "mean_dev_f1_chosen": round(statistics.mean(c["chosen"]["f1"] for c in per_corpus.values()), 2),

@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--bf16", action="store_true", help="run the model in bf16")
-    parser.add_argument("--max-sentences", type=int, help="first N sentences per corpus (quick checks)")
+    parser.add_argument("--max-sentences", type=positive_int, help="first N sentences per corpus (quick checks)")
     parser.add_argument("--o-bias", help="calibrate_o_bias.py results JSON: decode with its o_bias and decoding "
                         "instead of the config's")
     parser.add_argument("--abbreviation-reach", type=int,
@@ -65,6 +65,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         except ValueError as error:
             parser.error(str(error))
     return args
+
+
+def abbreviation_reach(requested: int | None, config) -> int | None:
+    """The abbreviation rule's reach (sentences after a definition) to score with: `requested`, else 0 (within the
+    sentence) where the model's config resolves abbreviations, else None (the rule is off)."""
+    if requested is None and getattr(config, "resolve_abbreviations", False):
+        requested = 0
+    if requested is not None and requested < 0:
+        raise SystemExit(f"--abbreviation-reach {requested}: expected a number of sentences >= 0")
+    return requested
+
+
+def check_named_corpora(corpora: list[str], config, use_names: bool) -> None:
+    """An instruction naming a corpus the model was not trained on is not one it knows: refuse it."""
+    unknown = [c for c in corpora if use_names and c not in config.dataset_names]
+    if unknown:
+        raise SystemExit(
+            f"--corpora {unknown}: not among the model's dataset names {config.dataset_names}; "
+            "pass --no-dataset-name to instruct without dataset names"
+        )
 
 
 def load_for_scoring(model_path: str, bf16: bool = False, device: str | None = None):
@@ -93,20 +113,11 @@ def main(argv: list[str] | None = None) -> dict:
                              f"but this run instructs {'with' if use_names else 'without'} them"
                              f"{'' if use_names else ' (--no-dataset-name)'}; calibrate in the same mode")
         model.config.set_o_bias(calibration["o_bias"], use_names, calibration.get("decoding", "argmax"))
-    reach = args.abbreviation_reach
-    if reach is None and getattr(model.config, "resolve_abbreviations", False):
-        reach = 0
-    if reach is not None and reach < 0:
-        raise SystemExit(f"--abbreviation-reach {reach}: expected a number of sentences >= 0")
-    unknown = [c for c in args.corpora if use_names and c not in model.config.dataset_names]
-    if unknown:
-        raise SystemExit(
-            f"--corpora {unknown}: not among the model's dataset names {model.config.dataset_names}; "
-            "pass --no-dataset-name to instruct without dataset names"
-        )
+    reach = abbreviation_reach(args.abbreviation_reach, model.config)
+    check_named_corpora(args.corpora, model.config, use_names)
     results: dict = {"model": args.model, "split": args.split, "dataset_names_in_instructions": use_names,
                      "o_bias": dict(model.config.o_bias_for_mode(use_names)), "decoding": model_decoding(model),
-                     "abbreviation_reach": reach,
+                     "abbreviation_reach": reach, "max_sentences": args.max_sentences,
                      "corpora": {}}
     for corpus in args.corpora:
         split = load_corpus(corpus, data_dir=args.data_dir, cache_dir=args.cache_dir)[args.split]
@@ -127,8 +138,11 @@ def main(argv: list[str] | None = None) -> dict:
                 extra["abbreviations_within_sentence"] = entity_scores(examples["labels"], alone)
             predicted = resolve_abbreviations(examples["tokens"], predicted, reach)
         scores = {**entity_scores(examples["labels"], predicted), **extra}
-        if any(biases):  # the same probabilities decoded without the bias, to show what the bias changed
-            scores["without_o_bias"] = entity_scores(examples["labels"], tags_from_probabilities(probabilities, 0.0, decoding))
+        if any(biases):  # the same probabilities decoded without the bias (rule and all), to show what the bias changed
+            unbiased = tags_from_probabilities(probabilities, 0.0, decoding)
+            if reach is not None:
+                unbiased = resolve_abbreviations(examples["tokens"], unbiased, reach)
+            scores["without_o_bias"] = entity_scores(examples["labels"], unbiased)
         scores["sentences"] = len(examples)
         scores["seconds"] = round(time.perf_counter() - start, 1)
         results["corpora"][corpus] = scores

@@ -166,7 +166,7 @@ def _write_ship(adapter_dir: Path, config: VanerConfig, summary: dict, output_di
     summary = {**summary, "backbone_source": backbone,
                "calibration": calibrations.get(True), "calibration_no_dataset": calibrations.get(False)}
     if test_metrics:
-        summary["test"] = [json.loads(Path(path).read_text()) for path in test_metrics]
+        summary["test"] = [_read_test_metrics(path) for path in test_metrics]
     config.backbone_source = backbone
     for with_names, record in calibrations.items():
         config.set_o_bias(record["o_bias"], with_names, record["decoding"])
@@ -204,6 +204,16 @@ def _write_ship(adapter_dir: Path, config: VanerConfig, summary: dict, output_di
         shutil.rmtree(output_dir)
     staging.rename(output_dir)
     return output_dir
+
+
+def _read_test_metrics(path: str | Path) -> dict:
+    """An evaluate_model.py record for the card's "Test results" table: the whole test split, nothing less."""
+    record = json.loads(Path(path).read_text())
+    if record.get("split", "test") != "test":
+        raise ValueError(f"--test-metrics {path}: scores the {record['split']} split, not test")
+    if record.get("max_sentences"):
+        raise ValueError(f"--test-metrics {path}: scores only the first {record['max_sentences']} sentences per corpus")
+    return record
 
 
 def _calibrations_by_mode(calibration: str | Path | list[str | Path] | None) -> dict[bool, dict]:

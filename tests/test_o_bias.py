@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -114,3 +115,39 @@ def test_calibration_feeds_config_evaluation_and_ship(setup):  # noqa: F811
         export_model.ship(tmp_path / "run", tmp_path / "metrics", backbone=str(tmp_path / "backbone"),
                           calibration=metrics)
     assert not list(tmp_path.glob("*metrics*"))  # neither the folder nor a staging copy beside it
+
+
+def test_the_abbreviation_rule_is_scored_with_every_bias_and_without_it(setup, monkeypatch):  # noqa: F811
+    tmp_path, data_dir = setup
+    final = train.main(_argv(tmp_path, data_dir, "run", "--max-steps", "2"))
+    reaches: list = []
+
+    def spy(tokens, tags, reach):  # the rule itself is tested in test_abbreviations.py
+        reaches.append(reach)
+        return tags
+
+    monkeypatch.setattr(calibrate_o_bias, "resolve_abbreviations", spy)
+    record = calibrate_o_bias.main(["--model", str(final), "--data-dir", str(data_dir), "--grid=0:0.5:0.5",
+                                    "--abbreviation-reach", "2", "--results", str(tmp_path / "o_bias.json")])
+    assert record["abbreviation_reach"] == 2 and reaches == [2] * (2 + 2)  # each bias of the grid, then 0 and chosen
+    forced = tmp_path / "forced.json"
+    forced.write_text(json.dumps({**record, "o_bias": {"Disease": 0.75}}))
+    reaches.clear()
+    monkeypatch.setattr(evaluate_model, "resolve_abbreviations", spy)
+    scores = evaluate_model.main(["--model", str(final), "--corpora", "NCBI-disease", "--data-dir", str(data_dir),
+                                  "--o-bias", str(forced), "--abbreviation-reach", "0",
+                                  "--output-dir", str(tmp_path / "test")])
+    assert reaches == [0, 0]  # the biased tags and, for without_o_bias, the unbiased ones: only the bias differs
+    assert scores["max_sentences"] is None
+    shutil.copytree(data_dir / "NCBI-disease", data_dir / "BC2GM")
+    with pytest.raises(SystemExit, match=r"--corpora \['BC2GM'\]: not among the model's dataset names"):
+        calibrate_o_bias.main(["--model", str(final), "--data-dir", str(data_dir), "--corpora", "BC2GM",
+                               "--results", str(tmp_path / "never.json")])
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps({**scores, "max_sentences": 200}))
+    dev = tmp_path / "dev.json"
+    dev.write_text(json.dumps({**scores, "split": "validation"}))
+    for path, message in [(partial, "only the first 200 sentences"), (dev, "scores the validation split, not test")]:
+        with pytest.raises(ValueError, match=message):
+            export_model.ship(tmp_path / "run", tmp_path / "shipped", backbone=str(tmp_path / "backbone"),
+                              test_metrics=[path])
