@@ -26,6 +26,11 @@ def comparison_rows(calibrations: dict[str, dict]) -> list[dict]:
     for label, record in calibrations.items():
         if list(record["corpora"]) != corpora:
             raise SystemExit(f"--results: {label} was calibrated on {list(record['corpora'])}, not {corpora}")
+    for corpus in corpora:  # one sentences column: a 500- and a 1000-sentence calibration are not comparable
+        counts = {label: record["corpora"][corpus]["sentences"] for label, record in calibrations.items()}
+        if len(set(counts.values())) > 1:
+            raise SystemExit(f"--results: {corpus} was scored on different numbers of dev sentences {counts}; "
+                             "compare calibrations of the same --max-sentences")
     rows = []
     for corpus in corpora:
         row = {"corpus": corpus, "sentences": calibrations[labels[0]]["corpora"][corpus]["sentences"]}

@@ -24,6 +24,10 @@ def test_rows_and_table_put_each_checkpoint_beside_the_other():
     assert "| **mean** | 20 | 79.53 | 80.50 | 79.45 | 80.34 |" in table and table.endswith("note\n")
 
 
-def test_calibrations_on_different_corpora_are_refused():
+def test_calibrations_on_different_corpora_or_sentences_are_refused():
     with pytest.raises(SystemExit, match="calibrated on"):
         comparison_rows({"a": _calibration(1, 2), "b": _calibration(1, 2, corpora=("NCBI-disease",))})
+    fewer = _calibration(1, 2)
+    fewer["corpora"]["s800"]["sentences"] = 5
+    with pytest.raises(SystemExit, match=r"s800 was scored on different numbers of dev sentences \{'a': 10, 'b': 5\}"):
+        comparison_rows({"a": _calibration(1, 2), "b": fewer})
