@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from adapter_vaner import ADAPTER_CONFIG, ADAPTER_WEIGHTS, LORA_A, LORA_B, plain_lora_scale, read_adapter_config
 from export_model import LORA_DTYPES, RUN_ARGS, SOUP_RECORD, STATE_DIR, cast_lora_factors, checkpoint_record
+from folder_swap import replaced_when_done
 
 __all__ = ["average_adapters", "average_models", "ingredient_record", "main", "truncate_lora_rank"]
 
@@ -68,7 +69,8 @@ def ingredient_record(folder: Path) -> dict:
     if not args_file.is_file() or not state_file.is_file():
         return {"folder": str(folder)}
     record = checkpoint_record(json.loads(args_file.read_text()), json.loads(state_file.read_text()))
-    if (folder / ADAPTER_CONFIG).is_file():  # its own LoRA settings: an --init-adapter run has its adapter's, not --lora-*
+    # its own LoRA settings: an --init-adapter run has its starting adapter's, not train.py's --lora-*
+    if (folder / ADAPTER_CONFIG).is_file():
         config = read_adapter_config(folder)
         kept = ("r", "lora_alpha", "lora_dropout", "use_rslora")
         record["adapter_config"] = {key: config[key] for key in kept if key in config}
@@ -107,31 +109,24 @@ def _write(folders: list[Path], output: str | Path, weights: dict[str, dict[str,
     """`output` with the first folder's other files (config, code, tokenizer), the given weight files, the
     `adapter_config` if any, and the soup record (SOUP_RECORD) naming what was averaged and how.
 
-    Written beside `output` and swapped in when complete, so that nothing of an earlier model in that folder (a
-    full soup's model.safetensors beside a new adapter would load instead of it) survives, and a failure leaves
-    the earlier folder as it was; a folder that holds something other than a soup is refused, not replaced."""
+    Written beside `output` and swapped in when complete (`replaced_when_done`): nothing of an earlier model in
+    that folder survives (a full soup's model.safetensors beside a new adapter would load instead of it); a folder
+    that holds something other than a soup is refused, not replaced."""
     output = Path(output)
-    if output.exists() and any(output.iterdir()) and not (output / SOUP_RECORD).is_file():
-        raise ValueError(f"--output {output}: a folder that is neither empty nor a soup; not replacing it")
-    staging = output.parent / f".{output.name}.averaging"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    for item in folders[0].iterdir():
-        if item.name not in weights and item.name not in NOT_COPIED and item.is_file():
-            shutil.copy2(item.resolve(), staging / item.name)
-    for name, state in weights.items():
-        save_file(state, str(staging / name), metadata={"format": "pt"})
-    if adapter_config is not None:
-        (staging / ADAPTER_CONFIG).write_text(json.dumps(adapter_config, indent=2) + "\n")
-    config_file = staging / "config.json"
-    if config_file.is_file():
-        config_file.write_text(json.dumps({**json.loads(config_file.read_text()), **UNCALIBRATED}, indent=2) + "\n")
-    record = {"method": method, "ingredients": [ingredient_record(folder) for folder in folders]}
-    (staging / SOUP_RECORD).write_text(json.dumps(record, indent=2) + "\n")
-    if output.exists():
-        shutil.rmtree(output)
-    staging.rename(output)
+    with replaced_when_done(output, "averaging", lambda folder: (folder / SOUP_RECORD).is_file(), "a soup",
+                            label=f"--output {output}") as staging:
+        for item in folders[0].iterdir():
+            if item.name not in weights and item.name not in NOT_COPIED and item.is_file():
+                shutil.copy2(item.resolve(), staging / item.name)
+        for name, state in weights.items():
+            save_file(state, str(staging / name), metadata={"format": "pt"})
+        if adapter_config is not None:
+            (staging / ADAPTER_CONFIG).write_text(json.dumps(adapter_config, indent=2) + "\n")
+        config_file = staging / "config.json"
+        if config_file.is_file():
+            config_file.write_text(json.dumps({**json.loads(config_file.read_text()), **UNCALIBRATED}, indent=2) + "\n")
+        record = {"method": method, "ingredients": [ingredient_record(folder) for folder in folders]}
+        (staging / SOUP_RECORD).write_text(json.dumps(record, indent=2) + "\n")
     return output
 
 

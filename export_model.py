@@ -51,6 +51,7 @@ from backbones import DEFAULT_BACKBONE, default_cache_dir, load_tokenizer, resol
 from calibration_record import read_calibration
 from configuration_vaner import VanerConfig
 from dev_selection import dev_evaluations, training_seconds
+from folder_swap import replaced_when_done
 from lora import load_lora
 from model_card import is_cooldown_branch, learning_rate_schedule, lora_summary, run_kind, write_model_card
 from modeling_vaner import VanerForTokenClassification
@@ -176,33 +177,29 @@ def _write_ship(adapter_dir: Path, config: VanerConfig, summary: dict, output_di
     summary["resolve_abbreviations"] = config.resolve_abbreviations
     config.auto_map = {**(config.auto_map or {}), "AutoModelForTokenClassification": "modeling_vaner.VanerForTokenClassification"}
 
-    staging = output_dir.with_name(f".{output_dir.name}.shipping")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    copied = [name for name in ADAPTER_FILES if lora_dtype is None or name != ADAPTER_WEIGHTS]
-    for path in [*(adapter_dir / name for name in copied), *extra_files]:
-        shutil.copy2(path, staging / path.name)
-    if lora_dtype is not None:  # the weights are rewritten with cast factors instead of copied
-        weights = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
-        save_file(cast_lora_factors(weights, lora_dtype), str(staging / ADAPTER_WEIGHTS), metadata={"format": "pt"})
-    config.save_pretrained(staging)
-    (staging / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2) + "\n")
-    for code_file in hub_code_files():
-        (staging / code_file.name).unlink(missing_ok=True)  # save_pretrained copied the config's module
-        if link_code:  # relative to the final folder, which sits where the staging folder sits
-            (staging / code_file.name).symlink_to(os.path.relpath(code_file, output_dir.parent.resolve() / output_dir.name))
-        else:
-            shutil.copy2(code_file, staging / code_file.name)
-    if test_metrics:
-        (staging / "test_metrics.json").write_text(json.dumps(summary["test"], indent=2) + "\n")
-    if state_files is not None:
-        (staging / STATE_DIR).mkdir()
-        for path in state_files:
-            shutil.copy2(path, staging / STATE_DIR / path.name)
-    write_model_card(staging / "README.md", summary)
-    if output_dir.exists():
-        shutil.rmtree(output_dir)
-    staging.rename(output_dir)
+    with replaced_when_done(output_dir, "shipping") as staging:
+        copied = [name for name in ADAPTER_FILES if lora_dtype is None or name != ADAPTER_WEIGHTS]
+        for path in [*(adapter_dir / name for name in copied), *extra_files]:
+            shutil.copy2(path, staging / path.name)
+        if lora_dtype is not None:  # the weights are rewritten with cast factors instead of copied
+            weights = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
+            save_file(cast_lora_factors(weights, lora_dtype), str(staging / ADAPTER_WEIGHTS), metadata={"format": "pt"})
+        config.save_pretrained(staging)
+        (staging / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2) + "\n")
+        for code_file in hub_code_files():
+            (staging / code_file.name).unlink(missing_ok=True)  # save_pretrained copied the config's module
+            if link_code:  # relative to the final folder, which sits where the staging folder sits
+                (staging / code_file.name).symlink_to(
+                    os.path.relpath(code_file, output_dir.parent.resolve() / output_dir.name))
+            else:
+                shutil.copy2(code_file, staging / code_file.name)
+        if test_metrics:
+            (staging / "test_metrics.json").write_text(json.dumps(summary["test"], indent=2) + "\n")
+        if state_files is not None:
+            (staging / STATE_DIR).mkdir()
+            for path in state_files:
+                shutil.copy2(path, staging / STATE_DIR / path.name)
+        write_model_card(staging / "README.md", summary)
     return output_dir
 
 
@@ -307,7 +304,8 @@ def _soup_summary(ingredients: list[dict], config: VanerConfig, backbone: str, c
     if lacking:
         raise ValueError(f"{record_file}: no training state for {lacking}; the model card needs each averaged "
                          "folder's training_state/ (ship checkpoints with export_model.py ship --checkpoint)")
-    parts = [_checkpoint_summary(item, config.entity_types, backbone, item.get("adapter_config")) for item in ingredients]
+    parts = [_checkpoint_summary(item, config.entity_types, backbone, item.get("adapter_config"))
+             for item in ingredients]
     for item, part in zip(ingredients[1:], parts[1:]):
         differing = [field for field in SOUP_SHARED_FIELDS if part[field] != parts[0][field]]
         if differing:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 from datasets import ClassLabel, Dataset, Features, List, Value, load_dataset
 from tqdm.auto import tqdm
+
+from folder_swap import replaced_when_done
 
 __all__ = ["DBR_FEATURES", "write_dataset_folder", "read_build_info", "push_folder", "load_config"]
 
@@ -84,18 +85,10 @@ def write_dataset_folder(rows_by_config: dict[str, list[dict]], folder: str | Pa
     counts = {c: len(r) for c, r in rows_by_config.items() if r}
     if not counts:
         raise ValueError("no DBR rows to write: every source sentence produced an empty dense sentence")
-    if folder.exists() and any(folder.iterdir()) and read_build_info(folder) is None:
-        raise ValueError(f"{folder}: a folder that is neither empty nor a DBR build; not replacing it")
-    staging = folder.parent / f".{folder.name}.building"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    for config in tqdm(counts, desc="Writing parquet", leave=False):
-        _write_config(rows_by_config[config], staging, config)
-    (staging / "README.md").write_text(_card(counts, build_info), encoding="utf-8")
-    if folder.exists():
-        shutil.rmtree(folder)
-    staging.rename(folder)
+    with replaced_when_done(folder, "building", lambda f: read_build_info(f) is not None, "a DBR build") as staging:
+        for config in tqdm(counts, desc="Writing parquet", leave=False):
+            _write_config(rows_by_config[config], staging, config)
+        (staging / "README.md").write_text(_card(counts, build_info), encoding="utf-8")
     return folder
 
 
