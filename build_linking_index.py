@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from numpy.lib.format import open_memmap
 
+from cli_args import positive_int
 from dbr.embedding import default_embedder
 from linking.kb import DEFAULT_KB_PATH, load_kb
 from linking_vaner import INDEX_FORMAT, LINKING_TYPES, MANIFEST, MeanPoolingEncoder
@@ -59,8 +60,8 @@ def parse_args(argv=None):
     p.add_argument("--precomputed", default=None,
                    help="a float .npy of embeddings of the KB's distinct names in `dbr.kb.load_kb(kb).names` order, made "
                         "with --embedder (e.g. the DBR builder's cache): used instead of encoding")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--chunk", type=int, default=50000, help="distinct names encoded per resumable chunk")
+    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--chunk", type=positive_int, default=50000, help="distinct names encoded per resumable chunk")
     p.add_argument("--limit", type=int, default=None, help="index only the first N rows per type (smoke tests)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--resume", action="store_true")
@@ -68,8 +69,6 @@ def parse_args(argv=None):
     args.dtype = resolve_cpu_dtype(args.dtype)
     if args.copy_embedder and not Path(args.embedder).is_dir():  # checked now, not after hours of encoding
         p.error(f"--copy-embedder needs --embedder to be a local folder, got {args.embedder!r}")
-    if args.chunk < 1 or args.batch_size < 1:
-        p.error(f"--chunk and --batch-size must be >= 1, got {args.chunk} and {args.batch_size}")
     return args
 
 
