@@ -82,9 +82,8 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--file: no such file: {args.file}")
         try:
             lines = read_lines(args.file)
-        except UnicodeDecodeError as error:
-            line = error.object[: error.start].count(b"\n") + 1
-            parser.error(f"--file {args.file}:{line}: not UTF-8 ({error.reason} at byte {error.start})")
+        except ValueError as error:  # names file and line
+            parser.error(f"--file {error}")
         texts += [line for line in lines if line.strip()]
     documents = None
     if args.pubtator is not None:

@@ -38,8 +38,14 @@ class PubtatorDocument:
 def read_lines(path: str | Path) -> list[str]:
     """The lines of a UTF-8 text file as PubTator and plain-text tools count them: split at line feeds only (an
     abstract may hold U+2028 or a form feed from PDF extraction, which `str.splitlines` would also split at), with a
-    carriage return before the feed and a byte-order mark at the start dropped."""
-    text = Path(path).read_text(encoding="utf-8-sig")
+    carriage return before the feed and a byte-order mark at the start dropped; a byte that is not UTF-8 raises
+    `ValueError` naming the file and line."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 ({error.reason} at byte {error.start})") from None
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     return lines[:-1] if lines and not lines[-1] else lines
 
