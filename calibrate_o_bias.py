@@ -24,13 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-from abbreviations_vaner import resolve_abbreviations
 from benchmarks.common import git_revision, machine
 from cli_args import check_corpora_args, positive_int
 from configuration_vaner import DECODINGS, VanerConfig
 from dataset_scripts import build_instruction_examples, canonical_corpora, load_corpus
-from evaluate_model import abbreviation_reach, check_named_corpora, load_for_scoring
-from evaluation import entity_scores, predict_word_probabilities, tags_from_probabilities
+from evaluate_model import abbreviation_reach, check_named_corpora, load_for_scoring, output_tags
+from evaluation import entity_scores, predict_word_probabilities
 
 __all__ = ["bias_grid", "choose_bias", "main"]
 
@@ -107,8 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
     model_seconds = time.perf_counter() - start
 
     def scored(gold, probs, tokens, bias: float) -> dict:
-        tags = tags_from_probabilities(probs, bias, decoding)
-        return entity_scores(gold, tags if reach is None else resolve_abbreviations(tokens, tags, reach))
+        return entity_scores(gold, output_tags(probs, bias, decoding, tokens, reach))
 
     chosen, curves, per_corpus = {}, {}, {}
     for entity_type, sets in by_type.items():

@@ -77,6 +77,12 @@ def abbreviation_reach(requested: int | None, config) -> int | None:
     return requested
 
 
+def output_tags(probabilities, biases, decoding: str, tokens: list[list[str]], reach: int | None) -> list[list[str]]:
+    """The tags the model outputs: decoded with `biases`, then the abbreviation rule where `reach` is set."""
+    tags = tags_from_probabilities(probabilities, biases, decoding)
+    return tags if reach is None else resolve_abbreviations(tokens, tags, reach)
+
+
 def check_named_corpora(corpora: list[str], config, use_names: bool) -> None:
     """An instruction naming a corpus the model was not trained on is not one it knows: refuse it."""
     unknown = [c for c in corpora if use_names and c not in config.dataset_names]
@@ -139,9 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
             predicted = resolve_abbreviations(examples["tokens"], predicted, reach)
         scores = {**entity_scores(examples["labels"], predicted), **extra}
         if any(biases):  # the same probabilities decoded without the bias (rule and all), to show what the bias changed
-            unbiased = tags_from_probabilities(probabilities, 0.0, decoding)
-            if reach is not None:
-                unbiased = resolve_abbreviations(examples["tokens"], unbiased, reach)
+            unbiased = output_tags(probabilities, 0.0, decoding, examples["tokens"], reach)
             scores["without_o_bias"] = entity_scores(examples["labels"], unbiased)
         scores["sentences"] = len(examples)
         scores["seconds"] = round(time.perf_counter() - start, 1)

@@ -126,14 +126,13 @@ def test_the_abbreviation_rule_is_scored_with_every_bias_and_without_it(setup, m
         reaches.append(reach)
         return tags
 
-    monkeypatch.setattr(calibrate_o_bias, "resolve_abbreviations", spy)
+    monkeypatch.setattr(evaluate_model, "resolve_abbreviations", spy)  # calibrate_o_bias decodes through evaluate_model
     record = calibrate_o_bias.main(["--model", str(final), "--data-dir", str(data_dir), "--grid=0:0.5:0.5",
                                     "--abbreviation-reach", "2", "--results", str(tmp_path / "o_bias.json")])
     assert record["abbreviation_reach"] == 2 and reaches == [2] * (2 + 2)  # each bias of the grid, then 0 and chosen
     forced = tmp_path / "forced.json"
     forced.write_text(json.dumps({**record, "o_bias": {"Disease": 0.75}}))
     reaches.clear()
-    monkeypatch.setattr(evaluate_model, "resolve_abbreviations", spy)
     scores = evaluate_model.main(["--model", str(final), "--corpora", "NCBI-disease", "--data-dir", str(data_dir),
                                   "--o-bias", str(forced), "--abbreviation-reach", "0",
                                   "--output-dir", str(tmp_path / "test")])
