@@ -53,7 +53,7 @@ from configuration_vaner import VanerConfig
 from dev_selection import dev_evaluations, training_seconds
 from folder_swap import replaced_when_done
 from lora import load_lora
-from model_card import is_cooldown_branch, learning_rate_schedule, lora_summary, run_kind, write_model_card
+from model_card import calibration_rule, is_cooldown_branch, learning_rate_schedule, lora_summary, run_kind, write_model_card
 from modeling_vaner import VanerForTokenClassification
 
 __all__ = [
@@ -337,7 +337,7 @@ def _soup_summary(ingredients: list[dict], config: VanerConfig, backbone: str, c
         "dev_metrics": dev,
         "status": f"**Status: the uniform weight average of {len(ingredients)} checkpoints of one training run "
         "(a model soup), merged into one LoRA adapter; the validation scores below are the soup's at its decision "
-        f"bias, on {sentences}.**" if calibration else "",
+        f"bias, on {sentences}{calibration_rule(calibration)}.**" if calibration else "",
     }
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 __all__ = [
     "PAPER_F1", "TEMPLATE", "render_model_card", "paper_comparison_table", "merge_results", "write_model_card",
-    "lora_summary",
+    "lora_summary", "calibration_rule",
 ]
 
 TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
@@ -190,8 +190,18 @@ def _o_bias_row(calibration: dict | None) -> str:
     biases = ", ".join(f"{t} {b:+.2f}" for t, b in calibration["o_bias"].items())
     sentences = calibration.get("max_sentences_per_corpus")
     where = f"first {sentences} dev sentences per corpus" if sentences else "the dev splits"
-    return (f"{biases} on the O log-probability, chosen on {where}: mean dev F1 "
+    return (f"{biases} on the O log-probability, chosen on {where}{calibration_rule(calibration)}: mean dev F1 "
             f"{calibration['mean_dev_f1_bias_0']:.2f} -> {calibration['mean_dev_f1_chosen']:.2f}")
+
+
+def calibration_rule(calibration: dict) -> str:
+    """Whether the calibration scored each bias with the abbreviation rule (calibrate_o_bias.py
+    --abbreviation-reach), which changes what its dev F1 figures measure."""
+    reach = calibration.get("abbreviation_reach")
+    if reach is None:
+        return ""
+    read = "each sentence alone" if reach == 0 else f"each sentence after its {reach} preceding sentences"
+    return f" with abbreviations resolved ({read})"
 
 
 def _abbreviations_row(resolve: bool) -> str:

@@ -130,3 +130,18 @@ def test_resolved_results_show_the_f1_without_the_rule_and_with_each_sentence_al
     card = render_model_card({"corpora": ["NCBI-disease"], "dev_metrics": {}, "test": [{**resolved, "abbreviation_reach": 20}]})
     assert "its 20 preceding sentences of the split" in card
     assert "preceding sentences" not in render_model_card({"corpora": ["NCBI-disease"], "dev_metrics": {}, "test": [RESULT]})
+
+
+def test_bias_row_says_whether_the_calibration_resolved_abbreviations():
+    calibration = {"o_bias": {"Chemical": 2.0}, "mean_dev_f1_bias_0": 85.66, "mean_dev_f1_chosen": 86.39,
+                   "max_sentences_per_corpus": 1000}
+    summary = {"corpora": ["BC5CDR-chem"], "backbone": "tiny", "dev_metrics": {}}
+    plain = render_model_card({**summary, "calibration": calibration})
+    assert ("Chemical +2.00 on the O log-probability, chosen on first 1000 dev sentences per corpus: "
+            "mean dev F1 85.66 -> 86.39") in plain
+    in_context = render_model_card({**summary, "calibration": {**calibration, "abbreviation_reach": 20,
+                                                                 "max_sentences_per_corpus": 0}})
+    assert ("chosen on the dev splits with abbreviations resolved (each sentence after its 20 preceding sentences): "
+            "mean dev F1 85.66 -> 86.39") in in_context
+    alone = render_model_card({**summary, "calibration": {**calibration, "abbreviation_reach": 0}})
+    assert "with abbreviations resolved (each sentence alone): mean dev F1" in alone

@@ -474,7 +474,7 @@ def test_soup_of_shipped_checkpoints_ships_with_its_provenance(setup):
     calibration = tmp_path / "calibration.json"
     calibration.write_text(json.dumps({
         "dataset_names_in_instructions": True, "o_bias": {"Disease": 0.25}, "max_sentences_per_corpus": 1000,
-        "mean_dev_f1_bias_0": 40.0, "mean_dev_f1_chosen": 41.5,
+        "abbreviation_reach": 20, "mean_dev_f1_bias_0": 40.0, "mean_dev_f1_chosen": 41.5,
         "corpora": {"NCBI-disease": {"chosen": {"precision": 40.0, "recall": 43.0, "f1": 41.5}}},
     }))
     out = export_model.main(["ship", "--soup", str(soup), "--output", str(tmp_path / "shipped-soup"),
@@ -487,7 +487,9 @@ def test_soup_of_shipped_checkpoints_ships_with_its_provenance(setup):
     assert "uniform weight average (model soup) of step 2 (checkpoint at step 2 of a run still in training" in card
     assert "step 4 (checkpoint at step 4" in card
     assert "| LoRA | r=4 per averaged checkpoint (8 in the averaged adapter), alpha=8" in card
-    assert "| NCBI-disease | 40.00 | 43.00 | 41.50 |" in card and "first 1000 sentences of each dev split" in card
+    assert "| NCBI-disease | 40.00 | 43.00 | 41.50 |" in card
+    assert ("at its decision bias, on the first 1000 sentences of each dev split with abbreviations resolved (each "
+            "sentence after its 20 preceding sentences).**") in card
     soup_model = AutoModelForTokenClassification.from_pretrained(str(folder), trust_remote_code=True)
     assert soup_model.config.o_bias == {"Disease": 0.25}
     cut = average_adapters(shipped, tmp_path / "soup-cut", max_rank=5)  # a rank-capped soup says so on its card
