@@ -53,7 +53,8 @@ from configuration_vaner import VanerConfig
 from dev_selection import dev_evaluations, training_seconds
 from folder_swap import replaced_when_done
 from lora import load_lora
-from model_card import calibration_rule, is_cooldown_branch, learning_rate_schedule, lora_summary, run_kind, write_model_card
+from model_card import (calibration_rule, is_cooldown_branch, learning_rate_schedule, lora_summary, run_kind,
+                        write_model_card)
 from modeling_vaner import VanerForTokenClassification
 
 __all__ = [
