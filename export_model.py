@@ -53,8 +53,8 @@ from configuration_vaner import VanerConfig
 from dev_selection import dev_evaluations, training_seconds
 from folder_swap import replaced_when_done
 from lora import load_lora
-from model_card import (calibration_rule, is_cooldown_branch, learning_rate_schedule, lora_summary, run_kind,
-                        write_model_card)
+from model_card import (calibration_rule, dev_scope, is_cooldown_branch, learning_rate_schedule, lora_summary,
+                        run_kind, write_model_card)
 from modeling_vaner import VanerForTokenClassification
 
 __all__ = [
@@ -261,7 +261,7 @@ def _run_summary(run_dir: Path, adapter_dir: Path, backbone: str) -> dict:
         **_checkpoint_summary(record, VanerConfig.from_pretrained(run_dir).entity_types, backbone,
                               read_adapter_config(adapter_dir)),
         "status": f"**Status: {_checkpoint_status(args, record)}; the validation scores below are those of this step"
-        + (f", on the first {args['max_eval_sentences']} sentences of each dev split" if args.get("max_eval_sentences") else "")
+        + (f", on {dev_scope(args['max_eval_sentences'])}" if args.get("max_eval_sentences") else "")
         + ".**",
     }
 
@@ -324,8 +324,7 @@ def _soup_summary(ingredients: list[dict], config: VanerConfig, backbone: str, c
         for corpus, scores in calibration["corpora"].items():
             dev.update({f"eval_{corpus}_{key}": scores["chosen"][key] for key in ("precision", "recall", "f1")})
         dev["eval_mean_f1"] = calibration["mean_dev_f1_chosen"]
-    sentences = (f"the first {calibration['max_sentences_per_corpus']} sentences of each dev split"
-                 if calibration and calibration.get("max_sentences_per_corpus") else "the dev splits")
+    sentences = dev_scope(calibration.get("max_sentences_per_corpus")) if calibration else ""
     return {
         **parts[0],
         "lora": lora,

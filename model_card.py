@@ -6,7 +6,7 @@ from pathlib import Path
 
 __all__ = [
     "PAPER_F1", "TEMPLATE", "render_model_card", "paper_comparison_table", "merge_results", "write_model_card",
-    "lora_summary", "calibration_rule",
+    "lora_summary", "calibration_rule", "dev_scope",
 ]
 
 TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
@@ -188,10 +188,15 @@ def _o_bias_row(calibration: dict | None) -> str:
     if not calibration or not calibration.get("o_bias"):
         return "none"
     biases = ", ".join(f"{t} {b:+.2f}" for t, b in calibration["o_bias"].items())
-    sentences = calibration.get("max_sentences_per_corpus")
-    where = f"first {sentences} dev sentences per corpus" if sentences else "the dev splits"
+    where = dev_scope(calibration.get("max_sentences_per_corpus"))
     return (f"{biases} on the O log-probability, chosen on {where}{calibration_rule(calibration)}: mean dev F1 "
             f"{calibration['mean_dev_f1_bias_0']:.2f} -> {calibration['mean_dev_f1_chosen']:.2f}")
+
+
+def dev_scope(max_sentences: int | None) -> str:
+    """Which dev sentences a figure was scored on: the first N of each split (a cap of 0 or None means all), in the
+    one wording every model card line uses."""
+    return f"the first {max_sentences} sentences of each dev split" if max_sentences else "the dev splits"
 
 
 def calibration_rule(calibration: dict) -> str:

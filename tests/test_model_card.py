@@ -137,7 +137,7 @@ def test_bias_row_says_whether_the_calibration_resolved_abbreviations():
                    "max_sentences_per_corpus": 1000}
     summary = {"corpora": ["BC5CDR-chem"], "backbone": "tiny", "dev_metrics": {}}
     plain = render_model_card({**summary, "calibration": calibration})
-    assert ("Chemical +2.00 on the O log-probability, chosen on first 1000 dev sentences per corpus: "
+    assert ("Chemical +2.00 on the O log-probability, chosen on the first 1000 sentences of each dev split: "
             "mean dev F1 85.66 -> 86.39") in plain
     in_context = render_model_card({**summary, "calibration": {**calibration, "abbreviation_reach": 20,
                                                                  "max_sentences_per_corpus": 0}})
