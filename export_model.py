@@ -58,7 +58,7 @@ from configuration_vaner import VanerConfig
 from dev_selection import dev_evaluations, training_seconds
 from folder_swap import replaced_when_done
 from lora import load_lora
-from model_card import (calibration_rule, dev_scope, is_cooldown_branch, learning_rate_schedule, lora_summary,
+from model_card import (calibration_scope, dev_scope, is_cooldown_branch, learning_rate_schedule, lora_summary,
                         run_kind, write_model_card)
 from modeling_vaner import VanerForTokenClassification
 
@@ -95,7 +95,7 @@ def ship(
     output_dir: str | Path,
     backbone: str = DEFAULT_BACKBONE,
     checkpoint: str | Path | None = None,
-    test_metrics: list[str | Path] = (),
+    test_metrics: list[str | Path | dict] = (),
     link_code: bool = False,
     calibration: str | Path | list[str | Path] | None = None,
     lora_dtype: torch.dtype | None = None,
@@ -128,7 +128,7 @@ def reship(
     shipped_dir: str | Path,
     output_dir: str | Path,
     backbone: str = DEFAULT_BACKBONE,
-    test_metrics: list[str | Path] = (),
+    test_metrics: list[str | Path | dict] = (),
     link_code: bool = False,
     calibration: str | Path | list[str | Path] | None = None,
     resolve_abbreviations: bool | None = None,
@@ -165,7 +165,7 @@ def ship_soup(
     soup_dir: str | Path,
     output_dir: str | Path,
     backbone: str = DEFAULT_BACKBONE,
-    test_metrics: list[str | Path] = (),
+    test_metrics: list[str | Path | dict] = (),
     link_code: bool = False,
     calibration: str | Path | list[str | Path] | None = None,
     resolve_abbreviations: bool | None = None,
@@ -373,7 +373,6 @@ def _soup_summary(ingredients: list[dict], config: VanerConfig, backbone: str, c
         for corpus, scores in calibration["corpora"].items():
             dev.update({f"eval_{corpus}_{key}": scores["chosen"][key] for key in ("precision", "recall", "f1")})
         dev["eval_mean_f1"] = calibration["mean_dev_f1_chosen"]
-    sentences = dev_scope(calibration.get("max_sentences_per_corpus")) if calibration else ""
     return {
         **parts[0],
         "lora": lora,
@@ -386,7 +385,7 @@ def _soup_summary(ingredients: list[dict], config: VanerConfig, backbone: str, c
         "dev_metrics": dev,
         "status": f"**Status: the uniform weight average of {len(ingredients)} checkpoints of one training run "
         "(a model soup), merged into one LoRA adapter; the validation scores below are the soup's at its decision "
-        f"bias, on {sentences}{calibration_rule(calibration)}.**" if calibration else "",
+        f"bias, on {calibration_scope(calibration)}.**" if calibration else "",
     }
 
 

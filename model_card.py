@@ -6,7 +6,7 @@ from pathlib import Path
 
 __all__ = [
     "PAPER_F1", "TEMPLATE", "render_model_card", "paper_comparison_table", "merge_results", "write_model_card",
-    "lora_summary", "calibration_rule", "dev_scope",
+    "lora_summary", "calibration_scope", "dev_scope",
 ]
 
 TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
@@ -188,8 +188,7 @@ def _o_bias_row(calibration: dict | None) -> str:
     if not calibration or not calibration.get("o_bias"):
         return "none"
     biases = ", ".join(f"{t} {b:+.2f}" for t, b in calibration["o_bias"].items())
-    where = dev_scope(calibration.get("max_sentences_per_corpus"))
-    return (f"{biases} on the O log-probability, chosen on {where}{calibration_rule(calibration)}: mean dev F1 "
+    return (f"{biases} on the O log-probability, chosen on {calibration_scope(calibration)}: mean dev F1 "
             f"{calibration['mean_dev_f1_bias_0']:.2f} -> {calibration['mean_dev_f1_chosen']:.2f}")
 
 
@@ -199,14 +198,15 @@ def dev_scope(max_sentences: int | None) -> str:
     return f"the first {max_sentences} sentences of each dev split" if max_sentences else "the dev splits"
 
 
-def calibration_rule(calibration: dict) -> str:
-    """Whether the calibration scored each bias with the abbreviation rule (calibrate_o_bias.py
-    --abbreviation-reach), which changes what its dev F1 figures measure."""
+def calibration_scope(calibration: dict) -> str:
+    """The dev sentences a calibration (calibrate_o_bias.py) scored, and whether it scored each bias with the
+    abbreviation rule (--abbreviation-reach), which changes what its dev F1 figures measure."""
+    where = dev_scope(calibration.get("max_sentences_per_corpus"))
     reach = calibration.get("abbreviation_reach")
     if reach is None:
-        return ""
+        return where
     read = "each sentence alone" if reach == 0 else f"each sentence after its {reach} preceding sentences"
-    return f" with abbreviations resolved ({read})"
+    return f"{where} with abbreviations resolved ({read})"
 
 
 def _abbreviations_row(resolve: bool) -> str:
