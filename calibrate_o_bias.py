@@ -27,7 +27,7 @@ from pathlib import Path
 from benchmarks.common import git_revision, machine
 from cli_args import check_corpora_args, positive_int
 from configuration_vaner import DECODINGS, VanerConfig
-from dataset_scripts import build_instruction_examples, canonical_corpora, load_corpus
+from dataset_scripts import canonical_corpora, load_corpus, split_instruction_examples
 from evaluate_model import abbreviation_reach, check_named_corpora, load_for_scoring, output_tags
 from evaluation import entity_scores, predict_word_probabilities
 
@@ -96,9 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     for corpus in corpora:
         split = load_corpus(corpus, data_dir=args.data_dir, cache_dir=args.cache_dir)["validation"]
-        if args.max_sentences:
-            split = split.select(range(min(args.max_sentences, len(split))))
-        examples = build_instruction_examples([split], use_dataset_names=use_names, shuffle=False)
+        examples = split_instruction_examples(split, use_dataset_names=use_names, max_sentences=args.max_sentences)
         probabilities = predict_word_probabilities(model, tokenizer, examples["instruction"], examples["tokens"],
                                                    args.batch_size, f"dev {corpus}")
         by_type.setdefault(examples[0]["entity_type"], {})[corpus] = (

@@ -28,7 +28,7 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer
 from abbreviations_vaner import resolve_abbreviations
 from calibration_record import read_calibration
 from cli_args import check_corpora_args, positive_int
-from dataset_scripts import build_instruction_examples, load_corpus
+from dataset_scripts import load_corpus, split_instruction_examples
 from evaluation import (
     entity_scores,
     example_biases,
@@ -127,9 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
                      "corpora": {}}
     for corpus in args.corpora:
         split = load_corpus(corpus, data_dir=args.data_dir, cache_dir=args.cache_dir)[args.split]
-        if args.max_sentences:
-            split = split.select(range(min(args.max_sentences, len(split))))
-        examples = build_instruction_examples([split], use_dataset_names=use_names, shuffle=False)
+        examples = split_instruction_examples(split, use_dataset_names=use_names, max_sentences=args.max_sentences)
         start = time.perf_counter()
         probabilities = predict_word_probabilities(model, tokenizer, examples["instruction"], examples["tokens"],
                                                    args.batch_size, f"{args.split} {corpus}")

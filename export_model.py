@@ -63,7 +63,7 @@ from model_card import (calibration_scope, dev_scope, is_cooldown_branch, learni
 from modeling_vaner import VanerForTokenClassification
 
 __all__ = [
-    "ship", "ship_soup", "reship", "materialize", "restore", "is_adapter_folder", "hub_code_files", "checkpoint_record",
+    "ship", "ship_soup", "reship", "materialize", "loadable_folder", "restore", "is_adapter_folder", "hub_code_files", "checkpoint_record",
     "refresh_code", "refresh_config", "cast_lora_factors", "LORA_DTYPES", "VANER_FIELDS",
 ]
 
@@ -420,6 +420,11 @@ def restore(shipped_dir: str | Path, run_dir: str | Path) -> Path:
         shutil.copy2(shipped_dir / STATE_DIR / RUN_ARGS, run_dir / RUN_ARGS)
     VanerConfig.from_pretrained(shipped_dir).save_pretrained(run_dir)
     return checkpoint
+
+
+def loadable_folder(folder: str | Path) -> str:
+    """`folder` as `from_pretrained` loads it fast: a shipped adapter folder materialized, anything else as given."""
+    return str(materialize(folder)) if is_adapter_folder(folder) else str(folder)
 
 
 def materialize(shipped_dir: str | Path, cache_dir: str | Path | None = None, backbone: str | None = None) -> Path:

@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
 from backbones import default_cache_dir, load_tokenizer, resolve_backbone  # noqa: E402
-from export_model import is_adapter_folder, materialize  # noqa: E402
+from export_model import is_adapter_folder, loadable_folder, materialize  # noqa: E402
 from modeling_vaner import VanerForTokenClassification  # noqa: E402
 from precision import resolve_cpu_dtype, warn_if_slow_bf16  # noqa: E402
 from pubtator import read_lines, read_pubtator, write_pubtator  # noqa: E402
@@ -48,7 +48,7 @@ def untrained_default_model() -> str:
 
 def choose_model(model: str | None) -> str:
     if model is not None:
-        return str(materialize(model)) if is_adapter_folder(model) else model
+        return loadable_folder(model)
     if is_adapter_folder(SHIPPED_MODEL):
         return str(materialize(SHIPPED_MODEL))
     print("warning: no trained model given or shipped; using an UNTRAINED head (random tags)", file=sys.stderr)

@@ -36,7 +36,7 @@ from backbones import DEFAULT_BACKBONE, load_tokenizer, resolve_backbone
 from benchmarks.common import git_revision, machine
 from cli_args import check_corpora_args, positive_int
 from configuration_vaner import DEFAULT_ENTITY_TYPES, VanerConfig
-from dataset_scripts import build_instruction_examples, load_corpus, mixture_config_fields
+from dataset_scripts import build_instruction_examples, load_corpus, mixture_config_fields, split_instruction_examples
 from dataset_scripts.entity_types import corpus_entity_type
 from dbr.export import load_config, read_build_info
 from dev_selection import (
@@ -163,10 +163,8 @@ def load_examples(args: argparse.Namespace) -> tuple[datasets.Dataset, dict[str,
     )
     dev = {}
     for name, dd in corpora.items():
-        split = dd["validation"]
-        if args.max_eval_sentences:
-            split = split.select(range(min(args.max_eval_sentences, len(split))))
-        dev[name] = build_instruction_examples([split], use_dataset_names=use_names, shuffle=False)
+        dev[name] = split_instruction_examples(dd["validation"], use_dataset_names=use_names,
+                                               max_sentences=args.max_eval_sentences)
     return train, dev, mixture_config_fields([dd["train"] for dd in corpora.values()], use_dataset_names=use_names)
 
 

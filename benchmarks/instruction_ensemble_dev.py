@@ -22,10 +22,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import results_parser, write_results  # noqa: E402
-from dataset_scripts import build_instruction_examples, load_corpus  # noqa: E402
+from dataset_scripts import load_corpus, split_instruction_examples  # noqa: E402
 from evaluate_model import abbreviation_reach, load_for_scoring, output_tags  # noqa: E402
 from evaluation import entity_scores, example_biases, model_decoding, predict_word_probabilities  # noqa: E402
-from export_model import is_adapter_folder, materialize  # noqa: E402
+from export_model import loadable_folder  # noqa: E402
 
 MODES = {"named": True, "unnamed": False}
 
@@ -40,14 +40,12 @@ def parse_member(text: str) -> tuple[str, bool]:
 
 def member_predictions(folder: str, use_names: bool, corpora: list[str], args) -> dict:
     """Per corpus: word probabilities, per-sentence O biases, decoding, abbreviation reach, gold and words."""
-    path = materialize(folder) if is_adapter_folder(folder) else folder
-    model, tokenizer = load_for_scoring(str(path), args.bf16)
+    model, tokenizer = load_for_scoring(loadable_folder(folder), args.bf16)
     reach = abbreviation_reach(args.abbreviation_reach, model.config)
     out = {}
     for corpus in corpora:
         split = load_corpus(corpus, data_dir=args.data_dir)["validation"]
-        split = split.select(range(min(args.max_sentences, len(split))))
-        examples = build_instruction_examples([split], use_dataset_names=use_names, shuffle=False)
+        examples = split_instruction_examples(split, use_dataset_names=use_names, max_sentences=args.max_sentences)
         start = time.perf_counter()
         probabilities = predict_word_probabilities(model, tokenizer, examples["instruction"], examples["tokens"],
                                                    args.batch_size, f"{corpus} {folder} {'named' if use_names else 'unnamed'}")

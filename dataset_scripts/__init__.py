@@ -15,7 +15,13 @@ from dataset_scripts.bioner_builder import (
     load_corpus,
 )
 from dataset_scripts.conll import CorpusFormatError
-from dataset_scripts.mixture import DBR_CORPUS, INSTRUCTION_FEATURES, build_instruction_examples, mixture_config_fields
+from dataset_scripts.mixture import (
+    DBR_CORPUS,
+    INSTRUCTION_FEATURES,
+    build_instruction_examples,
+    mixture_config_fields,
+    split_instruction_examples,
+)
 
 __all__ = [
     "CORPORA",
@@ -32,4 +38,5 @@ __all__ = [
     "corpus_files",
     "load_corpus",
     "mixture_config_fields",
+    "split_instruction_examples",
 ]

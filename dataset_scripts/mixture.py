@@ -14,7 +14,13 @@ from datasets import ClassLabel, Dataset, Features, List, Value, concatenate_dat
 
 from configuration_vaner import IOB_LABELS, VanerConfig
 
-__all__ = ["DBR_CORPUS", "INSTRUCTION_FEATURES", "build_instruction_examples", "mixture_config_fields"]
+__all__ = [
+    "DBR_CORPUS",
+    "INSTRUCTION_FEATURES",
+    "build_instruction_examples",
+    "mixture_config_fields",
+    "split_instruction_examples",
+]
 
 DBR_CORPUS = "DBR"
 
@@ -64,6 +70,14 @@ def build_instruction_examples(
         mixture = mixture.select(_capped_rows(mixture["corpus"], max_examples_per_corpus, seed))
     _check_unique_ids(mixture["id"])
     return mixture.shuffle(seed=seed) if shuffle else mixture
+
+
+def split_instruction_examples(split: Dataset, *, use_dataset_names: bool, max_sentences: int | None = None) -> Dataset:
+    """One corpus split as instruction examples in corpus order (scoring, calibration, dev evaluation), cut to its
+    first `max_sentences` sentences where given, so quick checks see the same sentences every time."""
+    if max_sentences:
+        split = split.select(range(min(max_sentences, len(split))))
+    return build_instruction_examples([split], use_dataset_names=use_dataset_names, shuffle=False)
 
 
 def mixture_config_fields(datasets: Sequence[Dataset], *, use_dataset_names: bool = True) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from dataset_scripts import (
     build_instruction_examples,
     load_corpus,
     mixture_config_fields,
+    split_instruction_examples,
 )
 from dataset_scripts.bioner_builder import BioNerConfig
 from dataset_scripts.conll import count_mentions, read_conll
@@ -273,6 +274,16 @@ def test_mixture_is_seeded_and_reproducible(mixture_inputs):
     unshuffled = build_instruction_examples(mixture_inputs, shuffle=False)["id"][:]
     assert sorted(first) == sorted(unshuffled) and first != unshuffled
     assert unshuffled[:2] == ["NCBI-disease-train-0", "NCBI-disease-train-1"] and unshuffled[-1] == "DBR-9"
+
+
+def test_split_examples_keep_corpus_order_and_cut_to_the_first_sentences():
+    split = corpus_dataset("NCBI-disease", "Disease", 5)
+    first = split_instruction_examples(split, use_dataset_names=True, max_sentences=3)
+    assert first["id"][:] == ["NCBI-disease-train-0", "NCBI-disease-train-1", "NCBI-disease-train-2"]
+    assert "NCBI-disease" in first[0]["instruction"]
+    whole = split_instruction_examples(split, use_dataset_names=False, max_sentences=None)
+    assert len(whole) == 5 and "NCBI-disease" not in whole[0]["instruction"]
+    assert len(split_instruction_examples(split, use_dataset_names=True, max_sentences=50)) == 5
 
 
 def test_mixture_caps_each_corpus_reproducibly(mixture_inputs):
