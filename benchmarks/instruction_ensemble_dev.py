@@ -4,7 +4,9 @@
         --members models/vaner-gemma3-270m:named models/vaner-gemma3-270m:unnamed models/vaner-gemma3-270m-adapt:unnamed \
         --corpora BC5CDR-disease BC2GM --data-dir ../shared/data/bioner --max-sentences 1000 --bf16
 
-A member is a shipped model folder and `named` (instructions name the dataset) or `unnamed` (adapt mode). Every
+A member is a shipped model folder and `named` (instructions name the dataset) or `unnamed` (adapt mode), with
+`:context` for a document-context view: each sentence is read with the split's preceding sentence placed before its
+instruction (`<previous sentence> <instruction> <sentence>`, up to `CONTEXT_MAX_LENGTH` tokens per window). Every
 member is scored alone, and every average of two or more members: the mean of their probabilities, decoded with the
 mean of their calibrated O biases and the first member's `config.decoding`, then the abbreviation rule as the first
 member's config sets it. Dev split only: it tells whether an ensemble is worth its extra forward passes.
@@ -28,17 +30,25 @@ from evaluation import entity_scores, example_biases, model_decoding, predict_wo
 from export_model import loadable_folder  # noqa: E402
 
 MODES = {"named": True, "unnamed": False}
+CONTEXT_MAX_LENGTH = 256  # the context view's windows: room for a previous sentence beside the shipped 128
 
 
-def parse_member(text: str) -> tuple[str, bool]:
-    """`FOLDER:named|unnamed` -> (folder, use_dataset_names)."""
-    folder, _, mode = text.rpartition(":")
+def parse_member(text: str) -> tuple[str, bool, bool]:
+    """`FOLDER:named|unnamed[:context]` -> (folder, use_dataset_names, with_context)."""
+    with_context = text.endswith(":context")
+    folder, _, mode = text.removesuffix(":context").rpartition(":")
     if not folder or mode not in MODES:
-        raise SystemExit(f"--members {text!r}: expected FOLDER:named or FOLDER:unnamed")
-    return folder, MODES[mode]
+        raise SystemExit(f"--members {text!r}: expected FOLDER:named or FOLDER:unnamed, optionally with :context")
+    return folder, MODES[mode], with_context
 
 
-def member_predictions(folder: str, use_names: bool, corpora: list[str], args) -> dict:
+def with_previous_sentence(instructions: list[str], sentences: list[list[str]]) -> list[str]:
+    """Each instruction preceded by the previous sentence's words (the first sentence has none)."""
+    return [instruction if index == 0 else f"{' '.join(sentences[index - 1])} {instruction}"
+            for index, instruction in enumerate(instructions)]
+
+
+def member_predictions(folder: str, use_names: bool, corpora: list[str], args, with_context: bool = False) -> dict:
     """Per corpus: word probabilities, per-sentence O biases, decoding, abbreviation reach, gold and words."""
     model, tokenizer = load_for_scoring(loadable_folder(folder), args.bf16)
     reach = abbreviation_reach(args.abbreviation_reach, model.config)
@@ -47,8 +57,12 @@ def member_predictions(folder: str, use_names: bool, corpora: list[str], args) -
         split = load_corpus(corpus, data_dir=args.data_dir)["validation"]
         examples = split_instruction_examples(split, use_dataset_names=use_names, max_sentences=args.max_sentences)
         start = time.perf_counter()
-        probabilities = predict_word_probabilities(model, tokenizer, examples["instruction"], examples["tokens"],
-                                                   args.batch_size, f"{corpus} {folder} {'named' if use_names else 'unnamed'}")
+        instructions = examples["instruction"]
+        if with_context:
+            instructions = with_previous_sentence(instructions, examples["tokens"])
+        probabilities = predict_word_probabilities(model, tokenizer, instructions, examples["tokens"], args.batch_size,
+                                                   f"{corpus} {folder} {'named' if use_names else 'unnamed'}",
+                                                   max_length=CONTEXT_MAX_LENGTH if with_context else None)
         out[corpus] = {"probabilities": [p.float() for p in probabilities], "biases": example_biases(model, examples, use_names),
                        "decoding": model_decoding(model), "reach": reach, "gold": examples["labels"],
                        "tokens": examples["tokens"], "seconds": round(time.perf_counter() - start, 1)}
@@ -68,7 +82,7 @@ def score_average(members: list[dict], corpus: str) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = results_parser(__doc__)
-    parser.add_argument("--members", nargs="+", required=True, help="FOLDER:named or FOLDER:unnamed")
+    parser.add_argument("--members", nargs="+", required=True, help="FOLDER:named or FOLDER:unnamed, optionally :context")
     parser.add_argument("--corpora", nargs="+", required=True)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--max-sentences", type=int, default=1000)
@@ -77,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--abbreviation-reach", type=int, default=20)
     args = parser.parse_args(argv)
     specs = [parse_member(text) for text in args.members]
-    predictions = [member_predictions(folder, names, args.corpora, args) for folder, names in specs]
+    predictions = [member_predictions(folder, names, args.corpora, args, context) for folder, names, context in specs]
     arms = []
     for size in range(1, len(specs) + 1):
         for chosen in itertools.combinations(range(len(specs)), size):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from benchmarks.instruction_ensemble_dev import parse_member, score_average
+from benchmarks.instruction_ensemble_dev import parse_member, score_average, with_previous_sentence
 
 
 def _member(probabilities, bias=0.0):
@@ -13,8 +13,9 @@ def _member(probabilities, bias=0.0):
 
 
 def test_parse_member_reads_folder_and_mode():
-    assert parse_member("models/x:named") == ("models/x", True)
-    assert parse_member("C:/models/x:unnamed") == ("C:/models/x", False)
+    assert parse_member("models/x:named") == ("models/x", True, False)
+    assert parse_member("C:/models/x:unnamed") == ("C:/models/x", False, False)
+    assert parse_member("models/x:named:context") == ("models/x", True, True)
     with pytest.raises(SystemExit, match="models/x:both"):
         parse_member("models/x:both")
 
@@ -27,3 +28,8 @@ def test_average_of_two_members_can_fix_what_each_gets_wrong():
     assert score_average([late], "corpus")["f1"] == 0.0
     both = score_average([early, late], "corpus")
     assert both["f1"] == pytest.approx(100.0) and both["entities"] == 1
+
+
+def test_context_view_puts_the_previous_sentence_before_the_instruction():
+    out = with_previous_sentence(["Tag Disease.", "Tag Disease."], [["Renal", "failure", "."], ["It", "recurred"]])
+    assert out == ["Tag Disease.", "Renal failure . Tag Disease."]
