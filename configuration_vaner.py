@@ -7,6 +7,7 @@ text, so training, DBR data and the pipeline never disagree on the prompt by so 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import field
 
 from transformers import AutoConfig, PreTrainedConfig
@@ -78,6 +79,11 @@ class VanerConfig(PreTrainedConfig):
             at the definition and at its later occurrences in the same text, per entity type
             (`abbreviations_vaner.resolve_abbreviations`). A sentence that only says "PREGS" cannot tell the model
             what PREGS is; the sentence that defined it can.
+        context_sentences (`int`, *optional*, defaults to 0):
+            How many preceding sentences of the same text the model reads before each instruction
+            (`<preceding sentences> <instruction> <sentence>`; only the sentence's words are tagged). 0 reads every
+            sentence alone, as the paper does. A model trained with context (`train.py --context-sentences N`) is
+            read with it by the pipeline and the scoring scripts; `render_with_context` is the one place of the rule.
         linking_index (`str`, *optional*, defaults to `None`):
             Linking index folder or Hub repo used by the pipeline's `link=True` (see `build_linking_index.py`).
         backbone_source (`str`, *optional*, defaults to `None`):
@@ -107,6 +113,7 @@ class VanerConfig(PreTrainedConfig):
     o_bias_no_dataset: dict[str, float] | None = None
     decoding: str = "argmax"
     resolve_abbreviations: bool = False
+    context_sentences: int = 0
     linking_index: str | None = None
     backbone_source: str | None = None
 
@@ -160,6 +167,8 @@ class VanerConfig(PreTrainedConfig):
                 raise ValueError(f"VanerConfig: `{name}` names types not in `entity_types` {self.entity_types}: {unknown_bias}")
         if self.decoding not in DECODINGS:
             raise ValueError(f"VanerConfig: `decoding` must be one of {DECODINGS}, got {self.decoding!r}")
+        if self.context_sentences < 0:
+            raise ValueError(f"VanerConfig: `context_sentences` must be >= 0, got {self.context_sentences}")
         if self.max_length < 8:
             raise ValueError(f"VanerConfig: `max_length` must be at least 8, got {self.max_length}")
         if not 0 <= self.stride < self.max_length // 2:
@@ -185,3 +194,11 @@ class VanerConfig(PreTrainedConfig):
         if dataset is None:
             return self.instruction_template_no_dataset.format(entity_type=entity_type)
         return self.instruction_template.format(entity_type=entity_type, dataset=dataset)
+
+    def render_with_context(self, instruction: str, preceding: Sequence[Sequence[str]]) -> str:
+        """`instruction` preceded by the words of the last `context_sentences` of `preceding` (the text's sentences
+        before this one, in order); unchanged when the model reads sentences alone."""
+        if not self.context_sentences:
+            return instruction
+        words = [word for sentence in preceding[max(0, len(preceding) - self.context_sentences):] for word in sentence]
+        return " ".join([*words, instruction])

@@ -93,6 +93,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--lora-dropout", type=float, default=0.05)
     model.add_argument("--max-length", type=int, default=128)
     model.add_argument("--stride", type=int, default=32)
+    model.add_argument("--context-sentences", type=int, default=0, metavar="N",
+                       help="read each corpus sentence with its N preceding sentences before the instruction "
+                            "(config.context_sentences; 0: each sentence alone, as the paper); give --max-length room")
     train = parser.add_argument_group("training")
     train.add_argument("--output-dir", required=True)
     train.add_argument("--epochs", type=float, default=3.0)
@@ -126,6 +129,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--load-in-4bit needs LoRA (a 4-bit backbone cannot be fine-tuned in full)")
     if args.no_lora and args.save_adapter_only:
         parser.error("--save-adapter-only needs LoRA")
+    if args.context_sentences < 0:
+        parser.error(f"--context-sentences {args.context_sentences}: expected a number of sentences >= 0")
     if args.init_adapter and args.no_lora:
         parser.error("--init-adapter needs LoRA")
     if args.init_adapter and not (Path(args.init_adapter) / "adapter_config.json").is_file():
@@ -158,14 +163,17 @@ def load_examples(args: argparse.Namespace) -> tuple[datasets.Dataset, dict[str,
     use_names = not args.no_dataset_name
     train_parts = [dd["train"] for dd in corpora.values()]
     train_parts += load_dbr(args)
+    reading = VanerConfig(context_sentences=args.context_sentences)  # the instructions the model will be read with
     train = build_instruction_examples(
-        train_parts, use_dataset_names=use_names, seed=args.seed, max_examples_per_corpus=args.max_train_examples
+        train_parts, reading, use_dataset_names=use_names, seed=args.seed,
+        max_examples_per_corpus=args.max_train_examples,
     )
     dev = {}
     for name, dd in corpora.items():
         dev[name] = split_instruction_examples(dd["validation"], use_dataset_names=use_names,
-                                               max_sentences=args.max_eval_sentences)
-    return train, dev, mixture_config_fields([dd["train"] for dd in corpora.values()], use_dataset_names=use_names)
+                                               max_sentences=args.max_eval_sentences, config=reading)
+    fields = mixture_config_fields([dd["train"] for dd in corpora.values()], use_dataset_names=use_names)
+    return train, dev, {**fields, "context_sentences": args.context_sentences}
 
 
 def load_dbr(args: argparse.Namespace) -> list[datasets.Dataset]:

@@ -50,7 +50,9 @@ def build_instruction_examples(
     Args:
         datasets: datasets with columns `tokens`, `ner_tags` (O/B/I as ClassLabel ids, ints or strings),
             `corpus`, `entity_type`, and optionally `id` (other columns are dropped).
-        config: gives the instruction templates; default `VanerConfig()`.
+        config: gives the instruction templates and `context_sentences`; default `VanerConfig()`. With context,
+            each corpus row's instruction is preceded by the rows before it in its dataset (the corpora keep
+            document order); DBR pseudo-sentences get none.
         use_dataset_names: name the corpus in the instruction (VANER's training mode); `False` is the
             "adapt" mode. DBR rows never get a dataset name.
         seed: seeds the shuffle and the `max_examples_per_corpus` sample: the same seed gives the same order.
@@ -72,12 +74,15 @@ def build_instruction_examples(
     return mixture.shuffle(seed=seed) if shuffle else mixture
 
 
-def split_instruction_examples(split: Dataset, *, use_dataset_names: bool, max_sentences: int | None = None) -> Dataset:
+def split_instruction_examples(
+    split: Dataset, *, use_dataset_names: bool, max_sentences: int | None = None, config: VanerConfig | None = None
+) -> Dataset:
     """One corpus split as instruction examples in corpus order (scoring, calibration, dev evaluation), cut to its
-    first `max_sentences` sentences where given, so quick checks see the same sentences every time."""
+    first `max_sentences` sentences where given, so quick checks see the same sentences every time. Pass the
+    model's `config` so that its instructions (and its reading context) are the ones it was trained with."""
     if max_sentences:
         split = split.select(range(min(max_sentences, len(split))))
-    return build_instruction_examples([split], use_dataset_names=use_dataset_names, shuffle=False)
+    return build_instruction_examples([split], config, use_dataset_names=use_dataset_names, shuffle=False)
 
 
 def mixture_config_fields(datasets: Sequence[Dataset], *, use_dataset_names: bool = True) -> dict[str, Any]:
@@ -101,6 +106,7 @@ def _to_instruction_examples(
     to_ids = _label_converter(dataset.features["ner_tags"])
     has_id = "id" in dataset.column_names
     instructions: dict[tuple[str, str], str] = {}
+    all_tokens = dataset["tokens"] if config.context_sentences else None
 
     def instruction(corpus: str, entity_type: str) -> str:
         key = (corpus, entity_type)
@@ -108,6 +114,11 @@ def _to_instruction_examples(
             named = use_dataset_names and corpus != DBR_CORPUS
             instructions[key] = config.render_instruction(entity_type, dataset=corpus if named else None)
         return instructions[key]
+
+    def in_context(text: str, corpus: str, row: int) -> str:
+        if all_tokens is None or corpus == DBR_CORPUS:
+            return text
+        return config.render_with_context(text, all_tokens[max(0, row - config.context_sentences): row])
 
     def convert(batch: dict[str, list], rows: list[int]) -> dict[str, list]:
         ids = batch["id"] if has_id else rows
@@ -117,7 +128,7 @@ def _to_instruction_examples(
             _check_labels(row_id, tokens, row_labels)
         return {
             "id": out_ids,
-            "instruction": [instruction(c, t) for c, t in zip(batch["corpus"], batch["entity_type"])],
+            "instruction": [in_context(instruction(c, t), c, row) for c, t, row in zip(batch["corpus"], batch["entity_type"], rows)],
             "tokens": batch["tokens"],
             "labels": labels,
             "corpus": batch["corpus"],
