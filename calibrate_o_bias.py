@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     for corpus in corpora:
         split = load_corpus(corpus, data_dir=args.data_dir, cache_dir=args.cache_dir)["validation"]
-        examples = split_instruction_examples(split, use_dataset_names=use_names, max_sentences=args.max_sentences)
+        examples = split_instruction_examples(split, use_dataset_names=use_names, max_sentences=args.max_sentences,
+                                              config=model.config)
         probabilities = predict_word_probabilities(model, tokenizer, examples["instruction"], examples["tokens"],
                                                    args.batch_size, f"dev {corpus}")
         by_type.setdefault(examples[0]["entity_type"], {})[corpus] = (

@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> dict:
                      "corpora": {}}
     for corpus in args.corpora:
         split = load_corpus(corpus, data_dir=args.data_dir, cache_dir=args.cache_dir)[args.split]
-        examples = split_instruction_examples(split, use_dataset_names=use_names, max_sentences=args.max_sentences)
+        examples = split_instruction_examples(split, use_dataset_names=use_names, max_sentences=args.max_sentences,
+                                              config=model.config)
         start = time.perf_counter()
         probabilities = predict_word_probabilities(model, tokenizer, examples["instruction"], examples["tokens"],
                                                    args.batch_size, f"{args.split} {corpus}")

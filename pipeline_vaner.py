@@ -252,19 +252,22 @@ class VanerTokenClassificationPipeline(Pipeline):
         sentences: list[tuple[int, list[Word]]] = []
         rows: list[_Row] = []
         for text_index, text in enumerate(inputs.texts):
+            read: list[list[str]] = []  # the text's sentences so far: context for a model that reads some
             for start, end in split_sentences(text):
                 words = split_words(text, start, end)
                 if not words:
                     continue
                 sentence = len(sentences)
                 sentences.append((text_index, words))
+                word_texts = [w.text for w in words]
                 for entity_type in entity_types:
                     steer = dataset if dataset is not None and dataset_type in (None, entity_type) else None
-                    instruction = config.render_instruction(entity_type, steer)
+                    instruction = config.render_with_context(config.render_instruction(entity_type, steer), read)
                     for window in encode_windows(
-                        self.tokenizer, instruction, [w.text for w in words], None, config.max_length, config.stride
+                        self.tokenizer, instruction, word_texts, None, config.max_length, config.stride
                     ):
                         rows.append(_Row(sentence, entity_type, window, steer))
+                read.append(word_texts)
         return {"texts": inputs.texts, "sentences": sentences, "rows": rows}
 
     def _forward(self, model_inputs: dict, forward_batch_size: int | None = None) -> dict:

@@ -42,27 +42,21 @@ def parse_member(text: str) -> tuple[str, bool, bool]:
     return folder, MODES[mode], with_context
 
 
-def with_previous_sentence(instructions: list[str], sentences: list[list[str]]) -> list[str]:
-    """Each instruction preceded by the previous sentence's words (the first sentence has none)."""
-    return [instruction if index == 0 else f"{' '.join(sentences[index - 1])} {instruction}"
-            for index, instruction in enumerate(instructions)]
-
-
 def member_predictions(folder: str, use_names: bool, corpora: list[str], args, with_context: bool = False) -> dict:
     """Per corpus: word probabilities, per-sentence O biases, decoding, abbreviation reach, gold and words."""
     model, tokenizer = load_for_scoring(loadable_folder(folder), args.bf16)
+    if with_context:  # read as a model trained with one sentence of context would be (config.render_with_context)
+        model.config.context_sentences = max(1, model.config.context_sentences)
+        model.config.max_length = max(CONTEXT_MAX_LENGTH, model.config.max_length)
     reach = abbreviation_reach(args.abbreviation_reach, model.config)
     out = {}
     for corpus in corpora:
         split = load_corpus(corpus, data_dir=args.data_dir)["validation"]
-        examples = split_instruction_examples(split, use_dataset_names=use_names, max_sentences=args.max_sentences)
+        examples = split_instruction_examples(split, use_dataset_names=use_names, max_sentences=args.max_sentences,
+                                              config=model.config)
         start = time.perf_counter()
-        instructions = examples["instruction"]
-        if with_context:
-            instructions = with_previous_sentence(instructions, examples["tokens"])
-        probabilities = predict_word_probabilities(model, tokenizer, instructions, examples["tokens"], args.batch_size,
-                                                   f"{corpus} {folder} {'named' if use_names else 'unnamed'}",
-                                                   max_length=CONTEXT_MAX_LENGTH if with_context else None)
+        probabilities = predict_word_probabilities(model, tokenizer, examples["instruction"], examples["tokens"],
+                                                   args.batch_size, f"{corpus} {folder} {'named' if use_names else 'unnamed'}")
         out[corpus] = {"probabilities": [p.float() for p in probabilities], "biases": example_biases(model, examples, use_names),
                        "decoding": model_decoding(model), "reach": reach, "gold": examples["labels"],
                        "tokens": examples["tokens"], "seconds": round(time.perf_counter() - start, 1)}

@@ -386,3 +386,18 @@ def test_real_corpus_counts_match_the_data_readme(name, real_cache):
         assert pc.sum(pc.equal(labels, B)).as_py() == kept, f"{name}/{split} mentions after mapping"
         if name == "JNLPBA":
             assert original == JNLPBA_TYPES[index]
+
+
+def test_context_precedes_corpus_instructions_in_split_order_but_not_dbr():
+    corpus = datasets.Dataset.from_dict({"tokens": [["a"], ["b", "c"], ["d"]], "ner_tags": [[0], [1, 2], [0]],
+                                "corpus": ["X"] * 3, "entity_type": ["Disease"] * 3})
+    dbr = datasets.Dataset.from_dict({"tokens": [["e"], ["f"]], "ner_tags": [[1], [1]], "corpus": ["DBR"] * 2,
+                             "entity_type": ["Disease"] * 2})
+    config = VanerConfig(context_sentences=1)
+    plain = config.render_instruction("Disease", "X")
+    out = build_instruction_examples([corpus, dbr], config, shuffle=False)
+    assert out["instruction"][:3] == [plain, f"a {plain}", f"b c {plain}"]
+    assert out["instruction"][3:] == [config.render_instruction("Disease")] * 2
+    two = split_instruction_examples(corpus, use_dataset_names=True, config=VanerConfig(context_sentences=2))
+    assert two["instruction"][2] == f"a b c {plain}"
+    assert split_instruction_examples(corpus, use_dataset_names=True)["instruction"] == [plain] * 3

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from benchmarks.instruction_ensemble_dev import parse_member, score_average, with_previous_sentence
+from benchmarks.instruction_ensemble_dev import parse_member, score_average
 
 
 def _member(probabilities, bias=0.0):
@@ -29,7 +29,3 @@ def test_average_of_two_members_can_fix_what_each_gets_wrong():
     both = score_average([early, late], "corpus")
     assert both["f1"] == pytest.approx(100.0) and both["entities"] == 1
 
-
-def test_context_view_puts_the_previous_sentence_before_the_instruction():
-    out = with_previous_sentence(["Tag Disease.", "Tag Disease."], [["Renal", "failure", "."], ["It", "recurred"]])
-    assert out == ["Tag Disease.", "Renal failure . Tag Disease."]

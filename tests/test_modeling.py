@@ -188,3 +188,14 @@ def test_from_backbone_adopts_pretrained_weights(tiny_tokenizer, tmp_path):
     assert model.config.backbone_config.is_causal is False
     for name, tensor in backbone.state_dict().items():
         torch.testing.assert_close(model.backbone.state_dict()[name], tensor)
+
+
+def test_render_with_context_takes_the_last_n_sentences_and_refuses_a_negative_n():
+    from configuration_vaner import VanerConfig
+
+    assert VanerConfig().render_with_context("Tag.", [["a"], ["b"]]) == "Tag."
+    assert VanerConfig(context_sentences=1).render_with_context("Tag.", [["a"], ["b", "c"]]) == "b c Tag."
+    assert VanerConfig(context_sentences=3).render_with_context("Tag.", [["a"], ["b"]]) == "a b Tag."
+    assert VanerConfig(context_sentences=1).render_with_context("Tag.", []) == "Tag."
+    with pytest.raises(ValueError, match="context_sentences"):
+        VanerConfig(context_sentences=-1)

@@ -225,3 +225,20 @@ def test_a_bad_input_is_named_by_its_position_in_the_whole_stream(tiny_tokenizer
     ner.texts_per_call = 2
     with pytest.raises(TypeError, match="input 2 is int, expected str"):
         ner(["BRCA1.", "Mice.", 3])
+
+
+def test_a_model_that_reads_context_gets_the_preceding_sentence_but_tags_only_its_own(tiny_tokenizer):
+    text = "Mutations in BRCA1 cause cancer. BRCA1 carriers were studied."
+    shapes = {}
+    for context in (0, 1):
+        calls: list = []
+        model = oracle_model(build_tiny_model(tiny_tokenizer, entity_types=["Gene"]), tiny_tokenizer, "BRCA1", calls)
+        model.config.context_sentences = context
+        ner = VanerTokenClassificationPipeline(model=model, tokenizer=tiny_tokenizer)
+        spans = ner(text)
+        # the oracle also tags BRCA1 inside the context, but only the sentence's own words become spans
+        assert [(s["start"], s["word"]) for s in spans] == [(13, "BRCA1"), (33, "BRCA1")]
+        first_sentence = len(tiny_tokenizer(" Mutations in BRCA1 cause cancer.", add_special_tokens=False)["input_ids"])
+        shapes[context] = (calls[0], first_sentence)
+    (plain, _), (with_context, first_sentence) = shapes[0], shapes[1]
+    assert with_context[1] >= plain[1] + first_sentence - 2  # the second row carries the first sentence before it

@@ -574,3 +574,17 @@ def test_a_call_that_fails_on_its_data_keeps_the_runs_recorded_arguments(setup):
     with pytest.raises(SystemExit, match="--dbr .*empty-dbr: no DBR config"):
         train.main(_argv(tmp_path, data_dir, "kept", "--resume", "--dbr", str(tmp_path / "empty-dbr")))
     assert (run / "train_args.json").read_text() == '{"seed": 7}\n'
+
+
+def test_context_sentences_reach_the_examples_and_the_config_and_a_negative_count_is_refused(setup, capsys):
+    tmp_path, data_dir = setup
+    args = train.parse_args(_argv(tmp_path, data_dir, "ctx", "--context-sentences", "1"))
+    examples, dev, fields = train.load_examples(args)
+    assert fields["context_sentences"] == 1
+    plain = VanerConfig().render_instruction("Disease", "NCBI-disease")
+    dev_instructions = dev["NCBI-disease"]["instruction"]
+    assert dev_instructions[0] == plain and dev_instructions[1].endswith(f" {plain}") and dev_instructions[1] != plain
+    assert sum(i != plain for i in examples["instruction"]) == len(examples) - 1  # all but the split's first sentence
+    with pytest.raises(SystemExit):
+        train.parse_args(_argv(tmp_path, data_dir, "bad", "--context-sentences", "-1"))
+    assert "--context-sentences -1" in capsys.readouterr().err
