@@ -223,6 +223,7 @@ def _write_ship(adapter_dir: Path, config: VanerConfig, summary: dict, output_di
     if resolve_abbreviations is not None:
         config.resolve_abbreviations = resolve_abbreviations
     summary["resolve_abbreviations"] = config.resolve_abbreviations
+    summary["context_sentences"] = config.context_sentences
     config.auto_map = {**(config.auto_map or {}), "AutoModelForTokenClassification": "modeling_vaner.VanerForTokenClassification"}
 
     with replaced_when_done(output_dir, "shipping") as staging:

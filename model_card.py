@@ -109,6 +109,7 @@ def render_model_card(summary: dict, template: str | None = None) -> str:
         else "same as `o_bias`",
         decoding=_decoding_row(summary.get("decoding", "argmax")),
         abbreviations=_abbreviations_row(summary.get("resolve_abbreviations", False)),
+        reading=_reading_row(summary.get("context_sentences", 0)),
         steps=_steps_row(summary),
         runtime=summary.get("runtime")
         or (f"{summary['train_runtime_seconds'] / 3600:.2f} h" if summary.get("train_runtime_seconds") else "see the run's log"),
@@ -215,6 +216,14 @@ def _abbreviations_row(resolve: bool) -> str:
         return ("a short form defined in the text (`long form (SF)`) is tagged as its long form is, there and later in "
                 "the same text (`resolve_abbreviations`)")
     return "each word as the model tags it (`resolve_abbreviations` off)"
+
+
+def _reading_row(context_sentences: int) -> str:
+    """What the model reads besides each sentence (`config.context_sentences`)."""
+    if context_sentences:
+        return (f"each sentence after its {context_sentences} preceding sentence(s) of the same text, placed before "
+                "the instruction (`context_sentences`); only the sentence's own words are tagged")
+    return "each sentence alone, as the paper does (`context_sentences` 0)"
 
 
 def _decoding_row(decoding: str) -> str:

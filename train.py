@@ -408,6 +408,7 @@ def main(argv: list[str] | None = None) -> Path:
         "entity_types": config_fields["entity_types"],
         "dbr": args.dbr,
         "dataset_names_in_instructions": not args.no_dataset_name,
+        "context_sentences": args.context_sentences,
         "bidirectional": not args.causal,
         "lora": lora_summary(vars(args), read_adapter_config(args.init_adapter) if args.init_adapter else None),
         "init_adapter": args.init_adapter,

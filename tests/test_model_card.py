@@ -145,3 +145,10 @@ def test_bias_row_says_whether_the_calibration_resolved_abbreviations():
             "mean dev F1 85.66 -> 86.39") in in_context
     alone = render_model_card({**summary, "calibration": {**calibration, "abbreviation_reach": 0}})
     assert "with abbreviations resolved (each sentence alone): mean dev F1" in alone
+
+
+def test_reading_row_says_whether_the_model_reads_context():
+    summary = {"corpora": ["NCBI-disease"], "backbone": "tiny", "dev_metrics": {}}
+    assert "| reading context | each sentence alone, as the paper does" in render_model_card(summary)
+    card = render_model_card({**summary, "context_sentences": 2})
+    assert "| reading context | each sentence after its 2 preceding sentence(s) of the same text" in card
