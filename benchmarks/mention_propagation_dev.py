@@ -22,9 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import results_parser, write_results  # noqa: E402
 from benchmarks.error_analysis import read_predictions  # noqa: E402
 from evaluation import entity_scores  # noqa: E402
-from processing_vaner import decode_spans  # noqa: E402
-
-O, B, I = 0, 1, 2
+from processing_vaner import B, I, O, decode_spans  # noqa: E402
 
 
 def propagate_mentions(sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[int]], reach: int) -> list[list[int]]:
