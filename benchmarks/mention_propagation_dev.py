@@ -37,11 +37,11 @@ def propagate_mentions(sentences: Sequence[Sequence[str]], tags: Sequence[Sequen
     out = []
     for index, words in enumerate(sentences):
         mentions = set().union(*found[max(0, index - reach): index + 1])
-        out.append(_tag_recurrences(words, list(tags[index]), sorted(mentions, key=len, reverse=True)))
+        out.append(tag_recurrences(words, list(tags[index]), sorted(mentions, key=len, reverse=True)))
     return out
 
 
-def _tag_recurrences(words: Sequence[str], tags: list[int], mentions: list[tuple[str, ...]]) -> list[int]:
+def tag_recurrences(words: Sequence[str], tags: list[int], mentions: list[tuple[str, ...]]) -> list[int]:
     for mention in mentions:
         size = len(mention)
         for start in range(len(words) - size + 1):
