@@ -47,6 +47,16 @@ def read_predictions(path: Path) -> list[tuple[list[str], list[int], list[int]]]
     return sentences
 
 
+def read_prediction_files(paths: list[Path]) -> dict[str, list[tuple[list[str], list[int], list[int]]]]:
+    """Each `<corpus>.<split>.conll` file's sentences (`read_predictions`) under its corpus name, in the given order."""
+    corpora = {}
+    for path in paths:
+        if not path.is_file():
+            raise SystemExit(f"--predictions {path}: no such file (evaluate_model.py writes <corpus>.<split>.conll)")
+        corpora[path.name.split(".")[0]] = read_predictions(path)
+    return corpora
+
+
 def error_profile(sentences: list[tuple[list[str], list[int], list[int]]], top: int = 10) -> dict:
     """Counts of exact matches, boundary errors, outright misses and spurious spans, and the commonest strings."""
     counts, missed, spurious, edges = Counter(), Counter(), Counter(), Counter()
@@ -147,11 +157,8 @@ def main(argv: list[str] | None = None) -> Path:
                         help="evaluate_model.py <corpus>.<split>.conll files")
     parser.add_argument("--top", type=int, default=10, help="most frequent missed / spurious strings to list")
     args = parser.parse_args(argv)
-    corpora = {}
-    for path in args.predictions:
-        if not path.is_file():
-            raise SystemExit(f"--predictions {path}: no such file (evaluate_model.py writes <corpus>.<split>.conll)")
-        corpora[path.name.split(".")[0]] = error_profile(read_predictions(path), args.top)
+    corpora = {corpus: error_profile(sentences, args.top)
+               for corpus, sentences in read_prediction_files(args.predictions).items()}
     path = write_results(args.name, {"predictions": [str(p) for p in args.predictions], "corpora": corpora,
                                      "note": args.note})
     (RESULTS_DIR / f"{args.name}.md").write_text(markdown(args.name, json.loads(path.read_text())))

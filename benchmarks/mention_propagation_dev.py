@@ -20,7 +20,7 @@ from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import results_parser, write_results  # noqa: E402
-from benchmarks.error_analysis import read_predictions  # noqa: E402
+from benchmarks.error_analysis import read_prediction_files  # noqa: E402
 from evaluation import entity_scores  # noqa: E402
 from processing_vaner import B, I, O, decode_spans  # noqa: E402
 
@@ -59,11 +59,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--reach", nargs="+", type=int, default=[0, 5, 20],
                         help="preceding sentences a mention is copied into (one arm each)")
     args = parser.parse_args(argv)
-    corpora = {}
-    for path in args.predictions:
-        if not path.is_file():
-            raise SystemExit(f"--predictions {path}: no such file (evaluate_model.py writes <corpus>.<split>.conll)")
-        corpora[path.name.split(".")[0]] = read_predictions(path)
+    corpora = read_prediction_files(args.predictions)
     arms: dict[str, dict] = {}
     for reach in [None, *args.reach]:
         scores = {}

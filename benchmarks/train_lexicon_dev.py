@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import results_parser, write_results  # noqa: E402
-from benchmarks.error_analysis import read_predictions  # noqa: E402
+from benchmarks.error_analysis import read_prediction_files  # noqa: E402
 from benchmarks.mention_propagation_dev import tag_recurrences  # noqa: E402
 from evaluation import entity_scores  # noqa: E402
 from processing_vaner import B, I, O, decode_spans  # noqa: E402
@@ -131,11 +131,7 @@ def main(argv: list[str] | None = None) -> Path:
                         help="evaluate_model.py <corpus>.<split>.conll files")
     parser.add_argument("--data-dir", required=True, help="folder of the corpora; the lexicon reads their train split")
     args = parser.parse_args(argv)
-    corpora = {}
-    for path in args.predictions:
-        if not path.is_file():
-            raise SystemExit(f"--predictions {path}: no such file (evaluate_model.py writes <corpus>.<split>.conll)")
-        corpora[path.name.split(".")[0]] = read_predictions(path)
+    corpora = read_prediction_files(args.predictions)
     lexicons = {}
     for corpus in corpora:
         train = load_corpus(corpus, data_dir=args.data_dir)["train"]
