@@ -42,6 +42,8 @@ def propagate_mentions(sentences: Sequence[Sequence[str]], tags: Sequence[Sequen
 
 
 def tag_recurrences(words: Sequence[str], tags: list[int], mentions: list[tuple[str, ...]]) -> list[int]:
+    """`tags` (changed in place and returned) with every occurrence of each mention, in the order given, tagged B/I
+    where all its words are O and the word after it does not continue another span."""
     for mention in mentions:
         size = len(mention)
         for start in range(len(words) - size + 1):
