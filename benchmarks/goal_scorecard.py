@@ -107,10 +107,11 @@ def ablation_goals(pairs: list[dict], source: str) -> list[dict]:
 
 
 def scorecard_table(goals: list[dict]) -> str:
-    lines = ["| goal | measured | target | margin | met | record |", "|---|---:|---:|---:|---|---|"]
+    """One row per goal; `seeds ahead` (ablations only) counts the seeds in which A beat B."""
+    lines = ["| goal | measured | target | margin | met | seeds ahead | record |", "|---|---:|---:|---:|---|---|---|"]
     for g in goals:
         lines.append(f"| {g['goal']} | {g['measured']:.2f} | {g['target']:.2f} | {g['margin']:+.2f} | "
-                     f"{'yes' if g['met'] else '**no**'} | `{g['source']}` |")
+                     f"{'yes' if g['met'] else '**no**'} | {g.get('seeds_ahead', '')} | `{g['source']}` |")
     return "\n".join(lines)
 
 

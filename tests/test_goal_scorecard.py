@@ -96,4 +96,7 @@ def test_ablation_goals_need_five_points_for_the_mask_and_any_lead_for_dbr_and_m
 def test_the_table_marks_misses_and_signs_margins():
     table = scorecard_table([{"goal": "g", "measured": 84.54, "target": 85.9, "margin": -1.36, "met": False,
                               "source": "m.json"}]).splitlines()
-    assert table[2] == "| g | 84.54 | 85.90 | -1.36 | **no** | `m.json` |"
+    assert table[2] == "| g | 84.54 | 85.90 | -1.36 | **no** |  | `m.json` |"
+    ablation = scorecard_table([{"goal": "a", "measured": 2.69, "target": 0.0, "margin": 2.69, "met": True,
+                                 "seeds_ahead": "4 of 4", "source": "ab.json"}]).splitlines()
+    assert ablation[2] == "| a | 2.69 | 0.00 | +2.69 | yes | 4 of 4 | `ab.json` |"
