@@ -73,28 +73,39 @@ def test_deadline_stops_a_run_slower_than_planned():
     assert clock.now - 1000.0 >= 60.0
 
 
+@pytest.fixture()
+def data_args(tmp_path) -> list[str]:
+    """A one-corpus data folder that passes train.py's check of its split files, so that parsing the schedule
+    flags never depends on ../shared being beside the checkout."""
+    folder = tmp_path / "NCBI-disease"
+    folder.mkdir()
+    for split in ("train", "dev", "test"):
+        (folder / f"{split}.tsv").write_text("x\tO\n")
+    return ["--corpora", "NCBI-disease", "--data-dir", str(tmp_path)]
+
+
 @pytest.mark.parametrize("flags", [
     ["--time-budget-minutes", "5", "--decay-from", "10", "--decay-steps", "5"],
     ["--time-budget-minutes", "5", "--max-steps", "100"],
     ["--time-budget-minutes", "0"],
     ["--time-budget-minutes", "5", "--budget-decay-fraction", "1.5"],
 ])
-def test_time_budget_rejects_conflicting_or_bad_flags(flags, capsys):
+def test_time_budget_rejects_conflicting_or_bad_flags(flags, data_args, capsys):
     with pytest.raises(SystemExit):
-        train.parse_args(["--output-dir", "unused", *flags])
+        train.parse_args(["--output-dir", "unused", *data_args, *flags])
     assert "--time-budget-minutes" in capsys.readouterr().err
 
 
-def test_budgeted_run_caps_steps_until_the_plan():
-    args = train.parse_args(["--output-dir", "unused", "--time-budget-minutes", "2"])
+def test_budgeted_run_caps_steps_until_the_plan(data_args):
+    args = train.parse_args(["--output-dir", "unused", *data_args, "--time-budget-minutes", "2"])
     schedule, callbacks = train.lr_schedule_and_callbacks(args)
     assert schedule(123456) == 1.0 and callbacks[0].seconds == 120.0
     training_args = train.training_arguments(args)
     assert isinstance(training_args, TrainingArguments) and training_args.max_steps == train.UNPLANNED_STEPS
 
 
-def test_cooldown_flags_give_the_same_schedule_object_and_end_with_the_decay():
-    args = train.parse_args(["--output-dir", "unused", "--decay-from", "100", "--decay-steps", "40"])
+def test_cooldown_flags_give_the_same_schedule_object_and_end_with_the_decay(data_args):
+    args = train.parse_args(["--output-dir", "unused", *data_args, "--decay-from", "100", "--decay-steps", "40"])
     schedule, callbacks = train.lr_schedule_and_callbacks(args)
     assert [type(c) for c in callbacks] == [DecayAsGiven] and (schedule.decay_from, schedule.decay_steps) == (100, 40)
     assert [schedule(step) for step in (99, 100, 120, 140)] == [1.0, 1.0, 0.5, 0.0]
