@@ -6,8 +6,9 @@ evaluation's metrics file has an `o_bias` too) would otherwise fail later with a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from cli_args import read_json_argument
 
 __all__ = ["CALIBRATION_KEYS", "read_calibration"]
 
@@ -18,12 +19,7 @@ CALIBRATION_KEYS = ("o_bias", "mean_dev_f1_bias_0", "mean_dev_f1_chosen")
 def read_calibration(path: str | Path, option: str) -> dict:
     """The results record at `path`; a missing, unreadable or foreign file raises `ValueError` naming `option`."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{option} {path}: no such file")
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{option} {path}: not a JSON file ({error})") from None
+    record = read_json_argument(path, option)
     missing = [key for key in CALIBRATION_KEYS if not isinstance(record, dict) or key not in record]
     if missing:
         raise ValueError(f"{option} {path}: not a calibrate_o_bias.py results file (no {missing})")

@@ -7,10 +7,12 @@ than as a traceback from deep code after minutes of work.
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from dataset_scripts import canonical_corpora
 
-__all__ = ["check_corpora_args", "positive_int"]
+__all__ = ["check_corpora_args", "positive_int", "read_json_argument"]
 
 
 def positive_int(text: str) -> int:
@@ -22,6 +24,18 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
     return value
+
+
+def read_json_argument(path: str | Path, option: str):
+    """The JSON document a file option names; a missing, unreadable or non-JSON file raises `ValueError` naming the
+    option and the path, so the caller can say which argument to fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{option} {path}: no such file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{option} {path}: not a JSON file ({error})") from None
 
 
 def check_corpora_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.ablation_table import COMPARISONS  # noqa: E402
 from benchmarks.common import RESULTS_DIR, results_parser, write_results  # noqa: E402
+from cli_args import read_json_argument  # noqa: E402
 from model_card import PAPER_F1, merge_results  # noqa: E402
 
 __all__ = ["GOAL_MEAN_F1", "MAX_SHORTFALL", "ABLATION_GOALS", "seven_corpora_goals", "craft_goals", "ablation_goals",
@@ -48,23 +49,24 @@ def goal(name: str, measured: float, target: float, source: str, strict: bool = 
 
 
 def corpus_f1(scores: dict, setting: str | None) -> float:
-    """A corpus' F1 in one reading; the shipped reading where the record has no separate figure for it (a model
-    scored without the abbreviation rule reads each sentence alone already)."""
-    return scores.get(setting, scores)["f1"] if setting else scores["f1"]
+    """A corpus' F1 in one reading (None: as shipped); the shipped reading where the record has no separate figure
+    for it (a model scored without the abbreviation rule reads each sentence alone already)."""
+    return scores.get(setting, scores)["f1"]
 
 
-def with_dataset_names(results: list[dict], source: str) -> dict:
-    """The merged result of the instruction mode that names the corpus, which the paper's Table 1 uses."""
-    named = [r for r in merge_results(results) if r.get("dataset_names_in_instructions", True)]
-    if not named:
-        raise ValueError(f"{source}: no result with dataset names in the instructions")
-    return named[0]
+def corpora_in_mode(results: list[dict], use_names: bool, source: str) -> dict:
+    """Per-corpus scores of one instruction mode (with dataset names, as the paper's Table 1; without, as its
+    VANER_adapt on CRAFT), the records of that mode joined by `merge_results`."""
+    for result in merge_results(results):
+        if result.get("dataset_names_in_instructions", True) == use_names:
+            return result["corpora"]
+    raise ValueError(f"{source}: no result {'with' if use_names else 'without'} dataset names in the instructions")
 
 
 def seven_corpora_goals(results: list[dict], source: str) -> list[dict]:
     """The mean over the seven corpora against 85.9, and each corpus against its paper figure minus 3, in each
     reading. A corpus missing from the records is an error, not a skipped goal."""
-    corpora = with_dataset_names(results, source)["corpora"]
+    corpora = corpora_in_mode(results, True, source)
     missing = [c for c in SEVEN_CORPORA if c not in corpora]
     if missing:
         raise ValueError(f"{source}: no test score for {missing}")
@@ -80,8 +82,7 @@ def seven_corpora_goals(results: list[dict], source: str) -> list[dict]:
 
 def craft_goals(results: list[dict], source: str) -> list[dict]:
     """Each CRAFT type, read by the adapt model without dataset names, against the paper's VANER_adapt."""
-    corpora = {c: s for r in results for c, s in r["corpora"].items()
-               if not r.get("dataset_names_in_instructions", True)}
+    corpora = corpora_in_mode(results, False, source)
     missing = [c for c in CRAFT_CORPORA if c not in corpora]
     if missing:
         raise ValueError(f"{source}: no test score without dataset names for {missing}")
@@ -115,15 +116,6 @@ def scorecard_table(goals: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def read_json(path: Path, argument: str):
-    if not path.is_file():
-        raise SystemExit(f"{argument} {path}: no such file")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise SystemExit(f"{argument} {path}: not JSON ({error})") from None
-
-
 def main() -> None:
     parser = results_parser(__doc__)
     parser.add_argument("--main-metrics", type=Path, default=Path("models/vaner-gemma3-270m/test_metrics.json"),
@@ -135,12 +127,15 @@ def main() -> None:
                         help="ablation_table.py's record")
     args = parser.parse_args()
 
-    ablations = read_json(args.ablations, "--ablations")
-    if "paired_by_seed" not in ablations:
-        raise SystemExit(f"--ablations {args.ablations}: no paired_by_seed (write it with ablation_table.py)")
-    goals = (seven_corpora_goals(read_json(args.main_metrics, "--main-metrics"), str(args.main_metrics))
-             + craft_goals(read_json(args.adapt_metrics, "--adapt-metrics"), str(args.adapt_metrics))
-             + ablation_goals(ablations["paired_by_seed"], str(args.ablations)))
+    try:
+        ablations = read_json_argument(args.ablations, "--ablations")
+        if "paired_by_seed" not in ablations:
+            raise ValueError(f"--ablations {args.ablations}: no paired_by_seed (write it with ablation_table.py)")
+        goals = (seven_corpora_goals(read_json_argument(args.main_metrics, "--main-metrics"), str(args.main_metrics))
+                 + craft_goals(read_json_argument(args.adapt_metrics, "--adapt-metrics"), str(args.adapt_metrics))
+                 + ablation_goals(ablations["paired_by_seed"], str(args.ablations)))
+    except ValueError as error:  # a missing, foreign or incomplete record: name it, write nothing
+        raise SystemExit(str(error)) from None
     met = sum(g["met"] for g in goals)
     path = write_results(args.name, {"goals": goals, "met": met, "total": len(goals), "note": args.note})
     record = json.loads(path.read_text())
