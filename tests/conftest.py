@@ -6,6 +6,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 # datasets caches `load_dataset(local_folder)` by the folder's base name, and pytest's tmp folders repeat their
 # names from run to run (out0, test_..._0): a cache private to this session keeps a test from reading rows an
@@ -21,6 +22,15 @@ from transformers.modeling_outputs import TokenClassifierOutput  # noqa: E402
 
 from configuration_vaner import VanerConfig  # noqa: E402
 from modeling_vaner import VanerForTokenClassification  # noqa: E402
+
+def write_corpus(root: Path, name: str, train: str, dev: str = "x\tO\n", test: str = "x\tO\n") -> Path:
+    """A corpus folder `root/name` with the three split files (text given without the final empty line)."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, text in (("train", train), ("dev", dev), ("test", test)):
+        (folder / f"{split}.tsv").write_text(text + "\n", encoding="utf-8")
+    return folder
+
 
 CORPUS = [
     "If any Disease entity is mentioned in the input, extract it.",

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 import pytest
 
 from configuration_vaner import VanerConfig
+from conftest import write_corpus
 from dataset_scripts import (
     CORPORA,
     UNSEEN_CORPORA,
@@ -28,15 +29,6 @@ from dataset_scripts.conll import count_mentions, read_conll
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bioner"
 DATA_DIR = Path(os.environ.get("VANER_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 O, B, I = 0, 1, 2
-
-
-def write_corpus(root: Path, name: str, train: str, dev: str = "x\tO\n", test: str = "x\tO\n") -> Path:
-    """A corpus folder `root/name` with the three split files (text given without the final empty line)."""
-    folder = root / name
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, text in (("train", train), ("dev", dev), ("test", test)):
-        (folder / f"{split}.tsv").write_text(text + "\n", encoding="utf-8")
-    return folder
 
 
 def tags(dataset: datasets.Dataset) -> list[list[int]]:

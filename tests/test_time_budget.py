@@ -7,6 +7,7 @@ import torch
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
 import train
+from conftest import write_corpus
 from dev_selection import DecayAsGiven, FitStepsToTimeBudget, StableThenLinearDecay
 
 
@@ -77,10 +78,7 @@ def test_deadline_stops_a_run_slower_than_planned():
 def data_args(tmp_path) -> list[str]:
     """A one-corpus data folder that passes train.py's check of its split files, so that parsing the schedule
     flags never depends on ../shared being beside the checkout."""
-    folder = tmp_path / "NCBI-disease"
-    folder.mkdir()
-    for split in ("train", "dev", "test"):
-        (folder / f"{split}.tsv").write_text("x\tO\n")
+    write_corpus(tmp_path, "NCBI-disease", train="x\tO")
     return ["--corpora", "NCBI-disease", "--data-dir", str(tmp_path)]
 
 
